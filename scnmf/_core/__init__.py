@@ -1,0 +1,1 @@
+"""Pure array algorithms: no AnnData, no plotting, no printing."""

@@ -1,0 +1,171 @@
+"""``tl.nmf``: β-NMF of a cells × genes matrix."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from anndata import AnnData
+from scanpy import logging as logg
+
+from .. import _constants as C
+from .._core.hals import hals
+from .._core.init import INIT_NAMES, initialize
+from .._core.mu import mu
+from ._docs import doc_adata, doc_common, doc_matrix_selection, doc_params
+from ._utils import (
+    DEFAULT,
+    check_adata,
+    check_choice,
+    check_nonnegative,
+    check_positive_int,
+    check_random_state,
+    check_rank,
+    expand_loadings,
+    get_matrix,
+    h5ad_safe,
+    mask_description,
+    prepare_target,
+    progress_bar,
+    resolve_beta,
+    resolve_mask_var,
+)
+
+SOLVERS: tuple[str, ...] = ("auto", "mu", "hals")
+
+
+@doc_params(doc_adata=doc_adata, doc_matrix_selection=doc_matrix_selection, doc_common=doc_common)
+def nmf(
+    adata: AnnData,
+    n_components: int,
+    *,
+    beta_loss: Literal["frobenius", "kullback-leibler", "itakura-saito"] | float = "frobenius",
+    solver: Literal["auto", "mu", "hals"] = "auto",
+    init: Literal["nndsvd", "nndsvda", "nndsvdar", "random", "custom"] = "nndsvda",
+    max_iter: int = 200,
+    tol: float = 1e-4,
+    layer: str | None = None,
+    mask_var=DEFAULT,
+    random_state: int | None = 0,
+    key_added: str = C.NMF_KEY,
+    copy: bool = False,
+    init_W: np.ndarray | None = None,
+    init_H: np.ndarray | None = None,
+) -> AnnData | None:
+    """Nonnegative matrix factorisation with a β-divergence loss.
+
+    Factorises the cells × genes matrix ``X ≈ W H``: ``W`` (cells × k) holds each cell's
+    activity of the k programs, ``H`` (k × genes) the programs' gene loadings. Sparse input
+    stays sparse: losses and updates evaluate ``WH`` only at the nonzeros.
+
+    Parameters
+    ----------
+    {doc_adata}
+    n_components
+        Number of programs k, 1 ≤ k ≤ min(n_cells, n_genes).
+    beta_loss
+        ``'frobenius'`` (β = 2), ``'kullback-leibler'`` (β = 1, natural for counts),
+        ``'itakura-saito'`` (β = 0; needs strictly positive data) or any β ≥ 0.
+    solver
+        ``'mu'`` multiplicative updates (any β), ``'hals'`` (Frobenius only, usually fastest),
+        or ``'auto'``: HALS for Frobenius, MU otherwise.
+    init
+        ``'nndsvda'`` (default), ``'nndsvd'``, ``'nndsvdar'``, ``'random'`` or ``'custom'``
+        (with ``init_W`` and ``init_H`` for the selected genes).
+    max_iter
+        Maximum number of iterations.
+    tol
+        Stop when the loss falls by less than ``tol`` relative to the previous iteration;
+        ``tol=0`` runs exactly ``max_iter`` iterations.
+    {doc_matrix_selection}
+    {doc_common}
+    init_W, init_H
+        Initial factors for ``init='custom'``: cells × k and k × selected genes.
+
+    Returns
+    -------
+    ``None``, or a copy of ``adata`` when ``copy=True``, with
+
+    ``adata.obsm['X_nmf' | 'X_' + key_added]`` : :class:`numpy.ndarray` (n_obs × k)
+        Cell activities W.
+    ``adata.varm['nmf_loadings' | key_added + '_loadings']`` : :class:`numpy.ndarray`
+        Gene loadings Hᵀ (n_vars × k); zero rows for genes left out by ``mask_var``.
+    ``adata.uns['nmf' | key_added]`` : :class:`dict`
+        ``params`` (the call's settings), ``loss`` (objective before the first and after each
+        iteration), ``n_iter`` and ``converged``.
+
+    Examples
+    --------
+    >>> import scnmf as snmf
+    >>> adata = snmf.datasets.pbmc68k_counts()
+    >>> snmf.tl.nmf(adata, 8, beta_loss="kullback-leibler", max_iter=50)
+    >>> adata.obsm["X_nmf"].shape
+    (700, 8)
+    """
+    check_adata(adata)
+    beta = resolve_beta(beta_loss)
+    check_choice(solver, "solver", SOLVERS)
+    check_choice(init, "init", INIT_NAMES)
+    max_iter = check_positive_int(max_iter, "max_iter", minimum=0)
+    tol = check_nonnegative(tol, "tol")
+    random_state = check_random_state(random_state)
+    if not isinstance(key_added, str) or not key_added:
+        raise ValueError("key_added must be a non-empty string.")
+    if solver == "auto":
+        solver = "hals" if beta == 2 else "mu"
+    if solver == "hals" and beta != 2:
+        raise ValueError(
+            f"solver='hals' minimises the Frobenius loss only (got β = {beta}); "
+            "use solver='mu' for other β-divergences."
+        )
+    mask = resolve_mask_var(adata, mask_var)
+    X = get_matrix(adata, layer, mask, allow_zeros=beta > 0)
+    k = check_rank(n_components, X.shape)
+
+    start = logg.info(
+        f"computing NMF (k={k}, β={beta:g}, solver={solver!r}) on "
+        f"{X.shape[0]} cells × {X.shape[1]} genes"
+    )
+    W0, H0 = initialize(X, k, init, random_state, W=init_W, H=init_H)
+    with progress_bar(max_iter, f"NMF ({solver})") as bar:
+
+        def report(iteration: int, loss: float) -> None:
+            if iteration:
+                bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+
+        if solver == "hals":
+            result = hals(X, W0, H0, max_iter=max_iter, tol=tol, callback=report)
+        else:
+            result = mu(X, W0, H0, beta=beta, max_iter=max_iter, tol=tol, callback=report)
+
+    params = {
+        "n_components": k,
+        "beta_loss": beta,
+        "solver": solver,
+        "init": init,
+        "max_iter": max_iter,
+        "tol": tol,
+        "layer": layer,
+        "mask_var": mask_description(mask_var),
+        "random_state": random_state,
+        "n_genes_used": int(X.shape[1]),
+    }
+    target = prepare_target(adata, copy)
+    target.obsm[C.obsm_key(key_added)] = result.W
+    target.varm[C.loadings_key(key_added)] = expand_loadings(result.H.T, mask, adata.n_vars)
+    target.uns[key_added] = {
+        "params": h5ad_safe(params),
+        "loss": np.asarray(result.loss, dtype=np.float64),
+        "n_iter": int(result.n_iter),
+        "converged": bool(result.converged),
+    }
+    logg.info(
+        f"    finished: {result.n_iter} iterations, final loss {result.loss[-1]:.6g}",
+        time=start,
+        deep=(
+            f"added\n    .obsm[{C.obsm_key(key_added)!r}], "
+            f".varm[{C.loadings_key(key_added)!r}], .uns[{key_added!r}]"
+        ),
+    )
+    return target if copy else None
