@@ -25,8 +25,8 @@ def _csr_matmul(indptr, indices, data, B, out):  # pragma: no cover - numba
                 out[i, c] += x * B[j, c]
 
 
-@nb.njit(parallel=True, cache=True, fastmath=False)
-def _csr_kl_numerator(indptr, indices, data, W, Ht, eps, out):  # pragma: no cover - numba
+@nb.njit(parallel=True, cache=True, fastmath=True)
+def _csr_kl_numerator(indptr, indices, data, W, Ht, eps, with_loss, out):  # pragma: no cover
     """out[i] = Σ_j x_ij / max(wh_ij, eps) · Ht[j]; returns Σ_nz (x log(x / wh) − x)."""
     n = W.shape[0]
     k = W.shape[1]
@@ -35,8 +35,9 @@ def _csr_kl_numerator(indptr, indices, data, W, Ht, eps, out):  # pragma: no cov
         acc = 0.0
         for p in range(indptr[i], indptr[i + 1]):
             j = indices[p]
-            wh = 0.0
-            for c in range(k):
+            # Accumulate in the data's precision so the k-term dot product vectorises.
+            wh = W[i, 0] * Ht[j, 0]
+            for c in range(1, k):
                 wh += W[i, c] * Ht[j, c]
             if wh < eps:
                 wh = eps
@@ -44,7 +45,8 @@ def _csr_kl_numerator(indptr, indices, data, W, Ht, eps, out):  # pragma: no cov
             ratio = x / wh
             for c in range(k):
                 out[i, c] += ratio * Ht[j, c]
-            acc += x * np.log(ratio) - x
+            if with_loss:
+                acc += x * np.log(ratio) - x
         partial[i] = acc
     return partial.sum()
 
@@ -93,7 +95,7 @@ def spmm_t(X, A: np.ndarray, X_csc=None) -> np.ndarray:
     return out
 
 
-def kl_numerator(X_compressed, W: np.ndarray, Ht: np.ndarray, eps: float):
+def kl_numerator(X_compressed, W: np.ndarray, Ht: np.ndarray, eps: float, with_loss: bool = True):
     """Fused KL pass over a compressed matrix.
 
     For CSR ``X`` (cells × genes) with ``W`` (n × k) and ``Ht`` (m × k) this returns
@@ -108,6 +110,7 @@ def kl_numerator(X_compressed, W: np.ndarray, Ht: np.ndarray, eps: float):
         _as_dtype(W, X_compressed.dtype),
         _as_dtype(Ht, X_compressed.dtype),
         eps,
+        with_loss,
         out,
     )
     return out, float(partial)

@@ -10,6 +10,7 @@ products until they stop paying off.
 
 from __future__ import annotations
 
+import numba as nb
 import numpy as np
 import scipy.sparse as sp
 
@@ -19,22 +20,37 @@ from .beta import frobenius_from_products, squared_norm
 from .mu import Callback
 
 
+@nb.njit(parallel=True, cache=True, fastmath=True)
+def _sweep_rows(A, B, G):  # pragma: no cover - numba
+    # The column-by-column HALS pass touches each row of A independently (the update of
+    # A[i, l] reads only row i), so rows run in parallel with the exact sequential result.
+    n, k = A.shape
+    change = np.zeros(n)
+    for i in nb.prange(n):
+        acc = 0.0
+        for col in range(k):
+            curvature = G[col, col]
+            if curvature <= 0:
+                continue
+            dot = A[i, 0] * G[col, 0]
+            for c in range(1, k):
+                dot += A[i, c] * G[col, c]  # G is symmetric: read it along rows
+            new = A[i, col] + (B[i, col] - dot) / curvature
+            if new < 0:
+                new = 0 * new
+            diff = new - A[i, col]
+            acc += diff * diff
+            A[i, col] = new
+        change[i] = acc
+    return change.sum()
+
+
 def sweep(A: np.ndarray, B: np.ndarray, G: np.ndarray) -> float:
     """One HALS pass over the columns of ``A`` for min ½‖X − A Fᵀ‖² given B = X F, G = FᵀF.
 
     Updates ``A`` in place; returns ‖ΔA‖²_F.
     """
-    change = 0.0
-    for col in range(A.shape[1]):
-        curvature = G[col, col]
-        if curvature <= 0:
-            continue
-        step = (B[:, col] - A @ G[:, col]) / curvature
-        new = np.maximum(A[:, col] + step, 0)
-        diff = new - A[:, col]
-        change += float(np.dot(diff, diff))
-        A[:, col] = new
-    return change
+    return float(_sweep_rows(A, np.ascontiguousarray(B, dtype=A.dtype), G.astype(A.dtype)))
 
 
 def _max_inner(nnz: int, n_rows: int, k: int, alpha: float = 0.5, cap: int = 10) -> int:

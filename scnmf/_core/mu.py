@@ -69,7 +69,7 @@ class _SparseKLOps:
 
     def h_terms(self, W, H):
         Ht = np.ascontiguousarray(H.T)
-        numerator_t, _ = _sparse.kl_numerator(self.X_csc, Ht, W, EPSILON)
+        numerator_t, _ = _sparse.kl_numerator(self.X_csc, Ht, W, EPSILON, with_loss=False)
         denominator = np.broadcast_to(W.sum(axis=0)[:, None], H.shape)
         return numerator_t.T, denominator
 

@@ -21,8 +21,17 @@ def test_mu_follows_sklearn(counts, sparse, beta):
     W0, H0 = initialize(X, 5, "nndsvda", random_state=0)
     ours = mu(X, W0, H0, beta=beta, max_iter=60, tol=0)
     W, H, n_iter = non_negative_factorization(
-        X, W=W0.copy(), H=H0.copy(), n_components=5, init="custom", solver="mu",
-        beta_loss=beta, max_iter=60, tol=0, alpha_W=0.0, alpha_H=0.0,
+        X,
+        W=W0.copy(),
+        H=H0.copy(),
+        n_components=5,
+        init="custom",
+        solver="mu",
+        beta_loss=beta,
+        max_iter=60,
+        tol=0,
+        alpha_W=0.0,
+        alpha_H=0.0,
     )
     assert ours.n_iter == 60 == n_iter
     assert _rel(ours.W, W) < 1e-5
