@@ -93,7 +93,7 @@ def hals(
         Column sweeps per factor and iteration; by default chosen from the cost ratio of the
         products and the sweeps (1 for dense data with n ≈ k, up to 10).
     callback
-        Called as ``callback(iteration, loss)``.
+        Called as ``callback(iteration, loss)``; returning ``True`` stops the fit there.
 
     Returns
     -------
@@ -117,8 +117,8 @@ def hals(
         HtH = Ht.T @ Ht
         loss = frobenius_from_products(sq_norm, W, XHt, HtH.astype(np.float64))
         losses.append(loss)
-        if callback is not None:
-            callback(iteration, loss)
+        if callback is not None and callback(iteration, loss):
+            break
         if has_converged(losses, tol):
             converged = True
             break

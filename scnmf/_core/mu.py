@@ -26,7 +26,7 @@ from . import _sparse
 from ._result import NMFResult, has_converged
 from .beta import dense_block, elementwise_beta, frobenius_from_products, row_blocks, squared_norm
 
-Callback = Callable[[int, float], None]
+Callback = Callable[[int, float], bool | None]
 
 
 def mm_exponent(beta: float) -> float:
@@ -178,7 +178,8 @@ def mu(
     update_W, update_H
         Keep a factor fixed (e.g. ``update_H=False`` projects new cells onto known programs).
     callback
-        Called as ``callback(iteration, loss)`` after every loss evaluation.
+        Called as ``callback(iteration, loss)`` after every loss evaluation; returning
+        ``True`` stops the fit there.
 
     Returns
     -------
@@ -196,8 +197,8 @@ def mu(
     for iteration in range(max_iter + 1):
         numerator, denominator, loss = ops.w_terms(W, H)
         losses.append(loss)
-        if callback is not None:
-            callback(iteration, loss)
+        if callback is not None and callback(iteration, loss):
+            break
         if has_converged(losses, tol):
             converged = True
             break
