@@ -25,6 +25,62 @@ def _csr_matmul(indptr, indices, data, B, out):  # pragma: no cover - numba
                 out[i, c] += x * B[j, c]
 
 
+@nb.njit(parallel=True, cache=True, fastmath=False)
+def _csr_matmul_t(indptr, indices, data, A, bounds, partial):  # pragma: no cover - numba
+    # Xᵀ A from CSR: each fixed block of rows scatters into its own m × k buffer (small and
+    # cache-resident), and the buffers are summed in order: no CSC copy, no atomics, and
+    # the result does not depend on the number of threads.
+    k = A.shape[1]
+    for b in nb.prange(bounds.shape[0] - 1):
+        buf = partial[b]
+        for i in range(bounds[b], bounds[b + 1]):
+            for p in range(indptr[i], indptr[i + 1]):
+                j = indices[p]
+                x = data[p]
+                for c in range(k):
+                    buf[j, c] += x * A[i, c]
+
+
+@nb.njit(parallel=True, cache=True, fastmath=True)
+def _csr_kl_numerator_t(indptr, indices, data, W, Ht, eps, bounds, partial):  # pragma: no cover
+    k = W.shape[1]
+    for b in nb.prange(bounds.shape[0] - 1):
+        buf = partial[b]
+        for i in range(bounds[b], bounds[b + 1]):
+            for p in range(indptr[i], indptr[i + 1]):
+                j = indices[p]
+                wh = W[i, 0] * Ht[j, 0]
+                for c in range(1, k):
+                    wh += W[i, c] * Ht[j, c]
+                if wh < eps:
+                    wh = eps
+                ratio = data[p] / wh
+                for c in range(k):
+                    buf[j, c] += ratio * W[i, c]
+
+
+#: Row blocks for the transposed products; fixed so results are thread-count independent.
+N_ROW_BLOCKS = 16
+#: Cap on the entries of the per-block buffers (n_blocks × m × k).
+MAX_BUFFER_ENTRIES = 1 << 26
+
+
+def _row_bounds(X, k: int) -> np.ndarray:
+    """Row-block boundaries balanced by nonzeros."""
+    n_blocks = max(1, min(N_ROW_BLOCKS, MAX_BUFFER_ENTRIES // max(1, X.shape[1] * k), X.shape[0]))
+    targets = np.linspace(0, X.nnz, n_blocks + 1)
+    bounds = np.searchsorted(X.indptr, targets, side="left").astype(np.int64)
+    bounds[0], bounds[-1] = 0, X.shape[0]
+    return np.maximum.accumulate(bounds)
+
+
+def _reduce(partial: np.ndarray) -> np.ndarray:
+    out = partial[0].copy()
+    for block in partial[1:]:
+        out += block
+    return out
+
+
 @nb.njit(parallel=True, cache=True, fastmath=True)
 def _csr_kl_numerator(indptr, indices, data, W, Ht, eps, with_loss, out):  # pragma: no cover
     """out[i] = Σ_j x_ij / max(wh_ij, eps) · Ht[j]; returns Σ_nz (x log(x / wh) − x)."""
@@ -85,22 +141,24 @@ def spmm(X, B: np.ndarray) -> np.ndarray:
     return out
 
 
-def spmm_t(X, A: np.ndarray, X_csc=None) -> np.ndarray:
-    """``Xᵀ @ A``; pass ``X_csc`` (the CSC form of ``X``) to avoid converting on every call."""
+def spmm_t(X, A: np.ndarray) -> np.ndarray:
+    """``Xᵀ @ A`` for CSR ``X`` (parallel over row blocks, no CSC copy) or dense ``X``."""
     if not sp.issparse(X):
         return X.T @ A
-    Xc = X_csc if X_csc is not None else X.tocsc()
-    out = np.zeros((Xc.shape[1], A.shape[1]), dtype=Xc.dtype)
-    _csr_matmul(Xc.indptr, Xc.indices, Xc.data, _as_dtype(A, Xc.dtype), out)
-    return out
+    X = X.tocsr() if X.format != "csr" else X
+    k = A.shape[1]
+    bounds = _row_bounds(X, k)
+    partial = np.zeros((len(bounds) - 1, X.shape[1], k), dtype=X.dtype)
+    _csr_matmul_t(X.indptr, X.indices, X.data, _as_dtype(A, X.dtype), bounds, partial)
+    return _reduce(partial)
 
 
 def kl_numerator(X_compressed, W: np.ndarray, Ht: np.ndarray, eps: float, with_loss: bool = True):
     """Fused KL pass over a compressed matrix.
 
     For CSR ``X`` (cells × genes) with ``W`` (n × k) and ``Ht`` (m × k) this returns
-    ``((X ⊘ WH) Hᵀ, Σ_nz x log(x/wh) − x)``. Passing the CSC form with the roles of ``W``
-    and ``Ht`` swapped gives ``((X ⊘ WH)ᵀ W, …)``, the numerator of the H update.
+    ``((X ⊘ WH) Hᵀ, Σ_nz x log(x/wh) − x)``, the numerator of the W update and the
+    nonzero part of the KL loss.
     """
     out = np.zeros((W.shape[0], W.shape[1]), dtype=X_compressed.dtype)
     partial = _csr_kl_numerator(
@@ -109,11 +167,29 @@ def kl_numerator(X_compressed, W: np.ndarray, Ht: np.ndarray, eps: float, with_l
         X_compressed.data,
         _as_dtype(W, X_compressed.dtype),
         _as_dtype(Ht, X_compressed.dtype),
-        eps,
+        X_compressed.dtype.type(eps),
         with_loss,
         out,
     )
     return out, float(partial)
+
+
+def kl_numerator_t(X_csr, W: np.ndarray, Ht: np.ndarray, eps: float) -> np.ndarray:
+    """``(X ⊘ WH)ᵀ W`` (m × k) for CSR ``X``, with WH evaluated only at the nonzeros."""
+    k = W.shape[1]
+    bounds = _row_bounds(X_csr, k)
+    partial = np.zeros((len(bounds) - 1, X_csr.shape[1], k), dtype=X_csr.dtype)
+    _csr_kl_numerator_t(
+        X_csr.indptr,
+        X_csr.indices,
+        X_csr.data,
+        _as_dtype(W, X_csr.dtype),
+        _as_dtype(Ht, X_csr.dtype),
+        X_csr.dtype.type(eps),
+        bounds,
+        partial,
+    )
+    return _reduce(partial)
 
 
 def kl_nonzero_loss(X_csr, W: np.ndarray, Ht: np.ndarray, eps: float) -> float:
@@ -125,6 +201,6 @@ def kl_nonzero_loss(X_csr, W: np.ndarray, Ht: np.ndarray, eps: float) -> float:
             X_csr.data,
             _as_dtype(W, X_csr.dtype),
             _as_dtype(Ht, X_csr.dtype),
-            eps,
+            X_csr.dtype.type(eps),
         )
     )

@@ -107,7 +107,6 @@ def hals(
     nnz = X.nnz if sp.issparse(X) else int(np.count_nonzero(X))
     inner_W = max_inner or _max_inner(nnz, n, k)
     inner_H = max_inner or _max_inner(nnz, m, k)
-    X_csc = X.tocsc() if sp.issparse(X) else None
     sq_norm = squared_norm(X)
     losses: list[float] = []
     converged = False
@@ -125,7 +124,7 @@ def hals(
         if iteration == max_iter:
             break
         inner_sweeps(W, XHt, HtH, inner_W)
-        XtW = _sparse.spmm_t(X, W, X_csc)
+        XtW = _sparse.spmm_t(X, W)
         inner_sweeps(Ht, XtW, W.T @ W, inner_H)
         n_iter = iteration + 1
     return NMFResult(

@@ -41,7 +41,6 @@ def mm_exponent(beta: float) -> float:
 class _FrobeniusOps:
     def __init__(self, X):
         self.X = X
-        self.X_csc = X.tocsc() if sp.issparse(X) else None
         self.sq_norm = squared_norm(X)
 
     def w_terms(self, W, H):
@@ -51,14 +50,13 @@ class _FrobeniusOps:
         return XHt, W @ HHt, loss
 
     def h_terms(self, W, H):
-        WtX = _sparse.spmm_t(self.X, W, self.X_csc).T
+        WtX = _sparse.spmm_t(self.X, W).T
         return WtX, (W.T @ W) @ H
 
 
 class _SparseKLOps:
     def __init__(self, X):
         self.X = X.tocsr()
-        self.X_csc = self.X.tocsc()
 
     def w_terms(self, W, H):
         Ht = np.ascontiguousarray(H.T)
@@ -68,8 +66,7 @@ class _SparseKLOps:
         return numerator, denominator, nonzero_part + total_wh
 
     def h_terms(self, W, H):
-        Ht = np.ascontiguousarray(H.T)
-        numerator_t, _ = _sparse.kl_numerator(self.X_csc, Ht, W, EPSILON, with_loss=False)
+        numerator_t = _sparse.kl_numerator_t(self.X, W, np.ascontiguousarray(H.T), EPSILON)
         denominator = np.broadcast_to(W.sum(axis=0)[:, None], H.shape)
         return numerator_t.T, denominator
 
