@@ -53,17 +53,23 @@ def sweep(A: np.ndarray, B: np.ndarray, G: np.ndarray) -> float:
     return float(_sweep_rows(A, np.ascontiguousarray(B, dtype=A.dtype), G.astype(A.dtype)))
 
 
-def _max_inner(nnz: int, n_rows: int, k: int, alpha: float = 0.5, cap: int = 10) -> int:
+def max_inner_sweeps(nnz: int, n_rows: int, k: int, alpha: float = 0.5, cap: int = 10) -> int:
+    """Sweeps worth repeating per product pair: 1 + α · (cost of products / cost of a sweep)."""
     product_cost = 2.0 * nnz * k + 2.0 * n_rows * k * k
     sweep_cost = 2.0 * n_rows * k * k + 1.0
     return int(min(cap, 1 + alpha * product_cost / sweep_cost))
 
 
-def inner_sweeps(A: np.ndarray, B: np.ndarray, G: np.ndarray, max_inner: int) -> None:
-    """Repeat sweeps until the change falls below 1% of the first one (Gillis & Glineur)."""
+def inner_sweeps(
+    A: np.ndarray, B: np.ndarray, G: np.ndarray, max_inner: int, adaptive: bool = True
+) -> None:
+    """Up to ``max_inner`` sweeps; adaptively stop once the change falls below 1% of the first.
+
+    The 1% rule is Gillis & Glineur's; ``adaptive=False`` runs exactly ``max_inner`` sweeps.
+    """
     first = sweep(A, B, G)
     for _ in range(max_inner - 1):
-        if sweep(A, B, G) <= 1e-2 * first:
+        if sweep(A, B, G) <= 1e-2 * first and adaptive:
             break
 
 
@@ -90,8 +96,9 @@ def hals(
     tol
         Relative-decrease stopping tolerance; ``tol=0`` runs exactly ``max_iter`` iterations.
     max_inner
-        Column sweeps per factor and iteration; by default chosen from the cost ratio of the
-        products and the sweeps (1 for dense data with n ≈ k, up to 10).
+        Column sweeps per factor and iteration. By default up to a number chosen from the
+        cost ratio of the products and the sweeps (at most 10), stopping early once a sweep
+        changes little; an explicit value runs exactly that many sweeps.
     callback
         Called as ``callback(iteration, loss)``; returning ``True`` stops the fit there.
 
@@ -105,8 +112,9 @@ def hals(
     n, m = X.shape
     k = W.shape[1]
     nnz = X.nnz if sp.issparse(X) else int(np.count_nonzero(X))
-    inner_W = max_inner or _max_inner(nnz, n, k)
-    inner_H = max_inner or _max_inner(nnz, m, k)
+    adaptive = max_inner is None
+    inner_W = max_inner or max_inner_sweeps(nnz, n, k)
+    inner_H = max_inner or max_inner_sweeps(nnz, m, k)
     sq_norm = squared_norm(X)
     losses: list[float] = []
     converged = False
@@ -123,9 +131,9 @@ def hals(
             break
         if iteration == max_iter:
             break
-        inner_sweeps(W, XHt, HtH, inner_W)
+        inner_sweeps(W, XHt, HtH, inner_W, adaptive)
         XtW = _sparse.spmm_t(X, W)
-        inner_sweeps(Ht, XtW, W.T @ W, inner_H)
+        inner_sweeps(Ht, XtW, W.T @ W, inner_H, adaptive)
         n_iter = iteration + 1
     return NMFResult(
         W=W,

@@ -8,21 +8,30 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-import scipy.sparse as sp
+
+from .backend import dask_summary, is_dask
 
 InitName = Literal["nndsvd", "nndsvda", "nndsvdar", "random", "custom"]
 INIT_NAMES: tuple[str, ...] = ("nndsvd", "nndsvda", "nndsvdar", "random", "custom")
 
 
 def _mean(X) -> float:
-    total = X.sum(dtype=np.float64) if sp.issparse(X) else X.sum(dtype=np.float64)
+    if is_dask(X):
+        total = dask_summary(X)["sum"]
+    else:
+        total = X.sum(dtype=np.float64)
     return float(total) / (X.shape[0] * X.shape[1])
 
 
 def _nndsvd(X, k: int, random_state: int | None) -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.utils.extmath import randomized_svd
+    if is_dask(X):
+        from .distributed import dask_randomized_svd
 
-    U, S, Vt = randomized_svd(X, k, random_state=random_state)
+        U, S, Vt = dask_randomized_svd(X, k, random_state=random_state)
+    else:
+        from sklearn.utils.extmath import randomized_svd
+
+        U, S, Vt = randomized_svd(X, k, random_state=random_state)
     n, m = X.shape
     W = np.zeros((n, k), dtype=np.float64)
     H = np.zeros((k, m), dtype=np.float64)
@@ -62,7 +71,8 @@ def initialize(
     Parameters
     ----------
     X
-        n × m nonnegative matrix, dense or sparse (never densified).
+        n × m nonnegative matrix: dense, sparse (never densified) or a row-chunked dask
+        array (the SVD then runs as map/reduce over its blocks).
     n_components
         Rank k.
     init
@@ -79,7 +89,7 @@ def initialize(
     W, H
         n × k and k × m arrays in the dtype of ``X``.
     """
-    dtype = X.dtype
+    dtype = np.dtype(X.dtype)
     n, m = X.shape
     k = int(n_components)
     if init == "custom":

@@ -9,6 +9,7 @@ from anndata import AnnData
 from scanpy import logging as logg
 
 from .. import _constants as C
+from .._core.backend import is_dask
 from .._core.hals import hals
 from .._core.init import INIT_NAMES, initialize
 from .._core.mu import mu
@@ -56,7 +57,9 @@ def nmf(
 
     Factorises the cells × genes matrix ``X ≈ W H``: ``W`` (cells × k) holds each cell's
     activity of the k programs, ``H`` (k × genes) the programs' gene loadings. Sparse input
-    stays sparse: losses and updates evaluate ``WH`` only at the nonzeros.
+    stays sparse: losses and updates evaluate ``WH`` only at the nonzeros. When the matrix
+    is a dask array (chunked along cells), the fit runs as map/reduce over its blocks, on a
+    ``dask.distributed`` cluster when a client is active.
 
     Parameters
     ----------
@@ -134,10 +137,16 @@ def nmf(
                 bar.update(1)
             bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
 
-        if solver == "hals":
-            result = hals(X, W0, H0, max_iter=max_iter, tol=tol, callback=report)
+        if is_dask(X):
+            from .._core.distributed import dask_hals, dask_mu
+
+            run_hals, run_mu = dask_hals, dask_mu
         else:
-            result = mu(X, W0, H0, beta=beta, max_iter=max_iter, tol=tol, callback=report)
+            run_hals, run_mu = hals, mu
+        if solver == "hals":
+            result = run_hals(X, W0, H0, max_iter=max_iter, tol=tol, callback=report)
+        else:
+            result = run_mu(X, W0, H0, beta=beta, max_iter=max_iter, tol=tol, callback=report)
 
     params = {
         "n_components": k,

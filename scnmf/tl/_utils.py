@@ -10,6 +10,7 @@ import scipy.sparse as sp
 from anndata import AnnData
 
 from .._constants import BETA_LOSS_NAMES
+from .._core.backend import dask_summary, is_dask
 
 
 class _Default:
@@ -117,6 +118,8 @@ def get_matrix(
         where = f"adata.layers[{layer!r}]"
     if X is None:
         raise ValueError(f"{where} is empty (None); store a matrix there or pick another layer.")
+    if is_dask(X):
+        return _get_dask_matrix(X, where, mask, allow_zeros)
     if hasattr(X, "to_memory"):
         X = X.to_memory()
     if not sp.issparse(X):
@@ -146,6 +149,34 @@ def get_matrix(
         raise ValueError(
             f"{where} contains zeros, which the Itakura–Saito (β ≤ 0) loss cannot fit; "
             "use β > 0 (e.g. beta_loss='kullback-leibler') or add a pseudo-count in a layer."
+        )
+    return X
+
+
+def _get_dask_matrix(X, where: str, mask: np.ndarray | None, allow_zeros: bool):
+    """Lazy counterpart of :func:`get_matrix` for dask arrays (validated in one pass)."""
+    if np.dtype(X.dtype).kind not in "biuf":
+        raise ValueError(f"{where} has dtype {X.dtype}; expected a numeric matrix.")
+    if mask is not None:
+        X = X[:, mask]
+    dtype = np.float64 if np.dtype(X.dtype) == np.float64 else np.float32
+    X = X.astype(dtype).rechunk({1: -1})
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError("The selected matrix is empty; check layer= and mask_var=.")
+    summary = dask_summary(X)
+    if not summary["finite"]:
+        raise ValueError(f"{where} contains NaN or infinite values; remove or impute them.")
+    if summary["min"] < 0:
+        raise ValueError(
+            f"{where} contains negative values (min {summary['min']:.3g}); NMF needs "
+            "nonnegative data: use counts or log1p-normalised data, not scaled data."
+        )
+    if summary["nnz"] == 0:
+        raise ValueError(f"{where} is all zeros; there is nothing to factorise.")
+    if not allow_zeros and summary["nnz"] < X.shape[0] * X.shape[1]:
+        raise ValueError(
+            f"{where} contains zeros, which the Itakura–Saito (β ≤ 0) loss cannot fit; "
+            "use β > 0 or add a pseudo-count in a layer."
         )
     return X
 

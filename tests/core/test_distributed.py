@@ -1,0 +1,107 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from scnmf._core.hals import hals
+from scnmf._core.init import initialize
+from scnmf._core.mu import mu
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+
+
+def _dask(X, rows=37):
+    return da.from_array(X, chunks=(rows, X.shape[1]), asarray=False)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("beta", [2.0, 1.0, 1.5])
+def test_dask_mu_equals_in_memory(counts, sparse, beta):
+    from scnmf._core.distributed import dask_mu
+
+    X = sp.csr_matrix(counts) if sparse else counts
+    W0, H0 = initialize(X, 4, "nndsvda", random_state=0)
+    ref = mu(X, W0, H0, beta=beta, max_iter=25, tol=0)
+    got = dask_mu(_dask(X), W0, H0, beta=beta, max_iter=25, tol=0)
+    np.testing.assert_allclose(got.W, ref.W, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(got.H, ref.H, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(got.loss, ref.loss, rtol=1e-10)
+    assert got.n_iter == ref.n_iter == 25
+
+
+def test_dask_hals_equals_in_memory(counts_csr):
+    from scnmf._core.distributed import dask_hals
+
+    W0, H0 = initialize(counts_csr, 4, "nndsvda", random_state=0)
+    ref = hals(counts_csr, W0, H0, max_iter=20, tol=0, max_inner=3)
+    got = dask_hals(_dask(counts_csr), W0, H0, max_iter=20, tol=0, max_inner=3)
+    np.testing.assert_allclose(got.W, ref.W, rtol=1e-8, atol=1e-11)
+    np.testing.assert_allclose(got.loss, ref.loss, rtol=1e-10)
+
+
+def test_dask_tolerance_stop_matches(counts):
+    from scnmf._core.distributed import dask_mu
+
+    W0, H0 = initialize(counts, 3, "nndsvda", random_state=0)
+    ref = mu(counts, W0, H0, beta=1.0, max_iter=300, tol=1e-3)
+    got = dask_mu(_dask(counts), W0, H0, beta=1.0, max_iter=300, tol=1e-3)
+    assert ref.converged and got.converged and got.n_iter == ref.n_iter
+    np.testing.assert_allclose(got.W, ref.W, rtol=1e-9)
+
+
+def test_dask_rejects_gene_chunks(counts):
+    from scnmf._core.distributed import dask_mu
+
+    X = da.from_array(counts, chunks=(40, 20))
+    W0, H0 = initialize(counts, 3, "random", random_state=0)
+    with pytest.raises(ValueError, match="one chunk"):
+        dask_mu(X, W0, H0, max_iter=2)
+
+
+def test_dask_randomized_svd_matches_exact(counts_csr):
+    from scnmf._core.distributed import dask_randomized_svd
+
+    _, S, _ = dask_randomized_svd(_dask(counts_csr), 3, n_power_iter=4)
+    exact = np.linalg.svd(counts_csr.toarray(), compute_uv=False)[:3]
+    np.testing.assert_allclose(S, exact, rtol=1e-3)
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    )
+    with distributed.Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+def test_tl_nmf_on_local_cluster_equals_in_memory(adata, client):
+    import scnmf as snmf
+
+    lazy = adata.copy()
+    lazy.X = _dask(adata.X.astype(np.float32), rows=40)
+    for solver, beta in (("mu", "kullback-leibler"), ("mu", "frobenius")):
+        ref = snmf.tl.nmf(
+            adata, 3, solver=solver, beta_loss=beta, init="random", max_iter=15, tol=0, copy=True
+        )
+        got = snmf.tl.nmf(
+            lazy, 3, solver=solver, beta_loss=beta, init="random", max_iter=15, tol=0, copy=True
+        )
+        np.testing.assert_allclose(got.obsm["X_nmf"], ref.obsm["X_nmf"], rtol=2e-4, atol=1e-6)
+        np.testing.assert_allclose(got.uns["nmf"]["loss"], ref.uns["nmf"]["loss"], rtol=1e-5)
+    got = snmf.tl.nmf(lazy, 3, max_iter=10, copy=True)  # HALS, nndsvda via dask SVD
+    assert got.obsm["X_nmf"].shape == (adata.n_obs, 3)
+    assert np.all(np.diff(got.uns["nmf"]["loss"]) <= 1e-6 * got.uns["nmf"]["loss"][0])
+
+
+def test_tl_nmf_dask_bad_values_rejected(adata):
+    import scnmf as snmf
+
+    lazy = adata.copy()
+    dense = adata.X.toarray()
+    dense[0, 0] = -1
+    lazy.X = da.from_array(dense, chunks=(40, dense.shape[1]))
+    with pytest.raises(ValueError, match="negative"):
+        snmf.tl.nmf(lazy, 2)
+    assert "X_nmf" not in lazy.obsm
