@@ -57,9 +57,7 @@ def run_demo(out: Path, *, fast: bool = False, force: bool = False) -> int:
         fig.savefig(path, dpi=100, bbox_inches="tight")
         plt.close(fig)
         figures.append(path)
-    fig = sc.pl.umap(
-        adata, color=["label", "nmf_program"], wspace=0.6, show=False, return_fig=True
-    )
+    fig = sc.pl.umap(adata, color=["label", "nmf_program"], wspace=0.6, show=False, return_fig=True)
     path = out / "umap_nmf.png"
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)

@@ -17,6 +17,7 @@ from ._docs import doc_adata, doc_common, doc_matrix_selection, doc_params
 from ._utils import (
     DEFAULT,
     check_adata,
+    check_finite_result,
     check_choice,
     check_nonnegative,
     check_positive_int,
@@ -24,9 +25,11 @@ from ._utils import (
     check_rank,
     expand_loadings,
     get_matrix,
+    guard_memory,
     h5ad_safe,
     mask_description,
     prepare_target,
+    rescale_extreme,
     progress_bar,
     resolve_beta,
     resolve_mask_var,
@@ -122,6 +125,7 @@ def nmf(
             "use solver='mu' for other β-divergences."
         )
     mask = resolve_mask_var(adata, mask_var)
+    guard_memory(adata, layer, mask, n_components)
     X = get_matrix(adata, layer, mask, allow_zeros=beta > 0)
     k = check_rank(n_components, X.shape)
 
@@ -129,6 +133,9 @@ def nmf(
         f"computing NMF (k={k}, β={beta:g}, solver={solver!r}) on "
         f"{X.shape[0]} cells × {X.shape[1]} genes"
     )
+    X, scale = rescale_extreme(X)
+    if scale != 1.0 and init_W is not None:
+        init_W = np.asarray(init_W) / scale
     W0, H0 = initialize(X, k, init, random_state, W=init_W, H=init_H)
     with progress_bar(max_iter, f"NMF ({solver})") as bar:
 
@@ -148,6 +155,11 @@ def nmf(
         else:
             result = run_mu(X, W0, H0, beta=beta, max_iter=max_iter, tol=tol, callback=report)
 
+    if scale != 1.0:
+        # β-divergences are homogeneous of degree β: D(sX | sWH) = s^β D(X | WH).
+        result.W *= result.W.dtype.type(scale)
+        result.loss = result.loss * scale**beta
+    check_finite_result(result.W, result.H, hint="try init='nndsvda' or a smaller β")
     params = {
         "n_components": k,
         "beta_loss": beta,

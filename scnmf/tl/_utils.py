@@ -181,6 +181,62 @@ def _get_dask_matrix(X, where: str, mask: np.ndarray | None, allow_zeros: bool):
     return X
 
 
+def guard_memory(adata: AnnData, layer: str | None, mask: np.ndarray | None, k: Any) -> None:
+    """Refuse, before any work, a fit that would not fit in the available memory."""
+    from .._core.memory import check_memory, estimate_nmf_bytes
+
+    X = adata.X if layer is None or layer not in adata.layers else adata.layers[layer]
+    if X is None or not isinstance(k, int | np.integer) or k < 1:
+        return  # the regular validation reports these
+    n = adata.n_obs
+    m = int(mask.sum()) if mask is not None else adata.n_vars
+    lazy = is_dask(X)
+    sparse = sp.issparse(X) or (lazy and not isinstance(getattr(X, "_meta", None), np.ndarray))
+    nnz = X.nnz if sp.issparse(X) else n * m
+    itemsize = 8 if np.dtype(X.dtype) == np.float64 else 4
+    required = estimate_nmf_bytes(
+        n, m, int(k), nnz=int(nnz), itemsize=itemsize, sparse=sparse, lazy=lazy
+    )
+    advice = (
+        "use fewer components, select genes with mask_var, or load the data lazily as a "
+        "row-chunked dask array (e.g. anndata.experimental.read_elem_lazy) to run it on a "
+        "dask cluster."
+        if not lazy
+        else "use fewer components or fewer cells per fit; the cell factor alone is "
+        f"{n * int(k) * itemsize / 2**30:.1f} GiB on the driver."
+    )
+    check_memory(required, f"NMF of {n} × {m} with k = {int(k)}", advice)
+
+
+def rescale_extreme(X, low: float = 1e-3, high: float = 1e4):
+    """Bring data of extreme magnitude to order one (float32 would under/overflow in products).
+
+    Returns the matrix to fit and the factor ``s`` with ``X = s · returned``; data whose
+    largest value already lies in [``low``, ``high``] is returned as is with ``s = 1``.
+    """
+    if is_dask(X):
+        return X, 1.0
+    values = X.data if sp.issparse(X) else X
+    peak = float(values.max()) if values.size else 1.0
+    if peak == 0 or low <= peak <= high:
+        return X, 1.0
+    if sp.issparse(X):
+        X = X.copy()
+        X.data /= X.dtype.type(peak)
+    else:
+        X = X / X.dtype.type(peak)
+    return X, peak
+
+
+def check_finite_result(*arrays: np.ndarray, hint: str) -> None:
+    """Never store NaN/inf: fail loudly (the AnnData is still untouched at this point)."""
+    for array in arrays:
+        if not np.isfinite(array).all():
+            raise FloatingPointError(
+                f"The fit produced non-finite values, so nothing was stored; {hint}."
+            )
+
+
 def check_rank(n_components: Any, shape: tuple[int, int], name: str = "n_components") -> int:
     """A rank between 1 and min(shape)."""
     if isinstance(n_components, bool) or not isinstance(n_components, int | np.integer):
