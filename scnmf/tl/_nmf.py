@@ -17,8 +17,8 @@ from ._docs import doc_adata, doc_common, doc_matrix_selection, doc_params
 from ._utils import (
     DEFAULT,
     check_adata,
-    check_finite_result,
     check_choice,
+    check_finite_result,
     check_nonnegative,
     check_positive_int,
     check_random_state,
@@ -29,8 +29,8 @@ from ._utils import (
     h5ad_safe,
     mask_description,
     prepare_target,
-    rescale_extreme,
     progress_bar,
+    rescale_extreme,
     resolve_beta,
     resolve_mask_var,
 )
