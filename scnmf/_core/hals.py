@@ -21,36 +21,50 @@ from .mu import Callback
 
 
 @nb.njit(parallel=True, cache=True, fastmath=True)
-def _sweep_rows(A, B, G):  # pragma: no cover - numba
+def _sweep_rows(A, B, G, max_inner, adaptive):  # pragma: no cover - numba
     # The column-by-column HALS pass touches each row of A independently (the update of
-    # A[i, l] reads only row i), so rows run in parallel with the exact sequential result.
+    # A[i, l] reads only row i), so rows run in parallel with the exact sequential result,
+    # and all of a row's repeated sweeps run in one parallel region (one fork/join per
+    # factor and iteration). The early stop is judged per row, so it does not depend on
+    # how rows are split into blocks or threads.
     n, k = A.shape
     change = np.zeros(n)
     for i in nb.prange(n):
-        acc = 0.0
-        for col in range(k):
-            curvature = G[col, col]
-            if curvature <= 0:
-                continue
-            dot = A[i, 0] * G[col, 0]
-            for c in range(1, k):
-                dot += A[i, c] * G[col, c]  # G is symmetric: read it along rows
-            new = A[i, col] + (B[i, col] - dot) / curvature
-            if new < 0:
-                new = 0 * new
-            diff = new - A[i, col]
-            acc += diff * diff
-            A[i, col] = new
-        change[i] = acc
+        first = 0.0
+        for sweep_index in range(max_inner):
+            acc = 0.0
+            for col in range(k):
+                curvature = G[col, col]
+                if curvature <= 0:
+                    continue
+                dot = A[i, 0] * G[col, 0]
+                for c in range(1, k):
+                    dot += A[i, c] * G[col, c]  # G is symmetric: read it along rows
+                new = A[i, col] + (B[i, col] - dot) / curvature
+                if new < 0:
+                    new = 0 * new
+                diff = new - A[i, col]
+                acc += diff * diff
+                A[i, col] = new
+            if sweep_index == 0:
+                first = acc
+                change[i] = acc
+            elif adaptive and acc <= 1e-2 * first:
+                break
     return change.sum()
 
 
-def sweep(A: np.ndarray, B: np.ndarray, G: np.ndarray) -> float:
-    """One HALS pass over the columns of ``A`` for min ½‖X − A Fᵀ‖² given B = X F, G = FᵀF.
+def sweep(
+    A: np.ndarray, B: np.ndarray, G: np.ndarray, repeats: int = 1, adaptive: bool = False
+) -> float:
+    """HALS passes over the columns of ``A`` for min ½‖X − A Fᵀ‖² given B = X F, G = FᵀF.
 
-    Updates ``A`` in place; returns ‖ΔA‖²_F.
+    Updates ``A`` in place (``repeats`` passes; with ``adaptive`` a row stops once its
+    change falls below 1% of its first pass); returns ‖ΔA‖²_F of the first pass.
     """
-    return float(_sweep_rows(A, np.ascontiguousarray(B, dtype=A.dtype), G.astype(A.dtype)))
+    return float(
+        _sweep_rows(A, np.ascontiguousarray(B, dtype=A.dtype), G.astype(A.dtype), repeats, adaptive)
+    )
 
 
 def max_inner_sweeps(nnz: int, n_rows: int, k: int, alpha: float = 0.5, cap: int = 10) -> int:
@@ -65,12 +79,10 @@ def inner_sweeps(
 ) -> None:
     """Up to ``max_inner`` sweeps; adaptively stop once the change falls below 1% of the first.
 
-    The 1% rule is Gillis & Glineur's; ``adaptive=False`` runs exactly ``max_inner`` sweeps.
+    The 1% rule is Gillis & Glineur's, applied row by row; ``adaptive=False`` runs exactly
+    ``max_inner`` sweeps.
     """
-    first = sweep(A, B, G)
-    for _ in range(max_inner - 1):
-        if sweep(A, B, G) <= 1e-2 * first and adaptive:
-            break
+    sweep(A, B, G, repeats=max_inner, adaptive=adaptive)
 
 
 def hals(

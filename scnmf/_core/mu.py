@@ -185,16 +185,37 @@ def mu(
     """
     W = np.array(W, dtype=X.dtype, order="C")
     H = np.array(H, dtype=X.dtype, order="C")
-    beta = float(beta)
+    return mu_loop(
+        make_ops(X, float(beta)),
+        W,
+        H,
+        beta=float(beta),
+        max_iter=max_iter,
+        tol=tol,
+        update_W=update_W,
+        update_H=update_H,
+        callback=callback,
+        apply=_apply,
+    )
+
+
+def mu_loop(
+    ops, W, H, *, beta, max_iter, tol, update_W=True, update_H=True, callback=None, apply=_apply
+) -> NMFResult:
+    """The MU iteration shared by every backend.
+
+    ``ops`` supplies ``w_terms(W, H) -> (numerator, denominator, loss)`` (the loss being that
+    of the current iterate) and ``h_terms(W, H) -> (numerator, denominator)``; ``apply``
+    performs the in-place multiplicative step on the backend's arrays.
+    """
     gamma = mm_exponent(beta)
-    ops = make_ops(X, beta)
     losses: list[float] = []
     converged = False
     n_iter = 0
     for iteration in range(max_iter + 1):
         numerator, denominator, loss = ops.w_terms(W, H)
-        losses.append(loss)
-        if callback is not None and callback(iteration, loss):
+        losses.append(float(loss))
+        if callback is not None and callback(iteration, losses[-1]):
             break
         if has_converged(losses, tol):
             converged = True
@@ -202,9 +223,9 @@ def mu(
         if iteration == max_iter:
             break
         if update_W:
-            _apply(W, numerator, denominator, gamma, beta)
+            apply(W, numerator, denominator, gamma, beta)
         if update_H:
             numerator, denominator = ops.h_terms(W, H)
-            _apply(H, numerator, denominator, gamma, beta)
+            apply(H, numerator, denominator, gamma, beta)
         n_iter = iteration + 1
     return NMFResult(W=W, H=H, loss=np.asarray(losses), n_iter=n_iter, converged=converged)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Literal
 
 import numpy as np
@@ -13,6 +14,7 @@ from .._core.backend import is_dask
 from .._core.hals import hals
 from .._core.init import INIT_NAMES, initialize
 from .._core.mu import mu
+from .._core.torch_backend import resolve_device, torch_hals, torch_mu
 from ._docs import doc_adata, doc_common, doc_matrix_selection, doc_params
 from ._utils import (
     DEFAULT,
@@ -55,6 +57,7 @@ def nmf(
     copy: bool = False,
     init_W: np.ndarray | None = None,
     init_H: np.ndarray | None = None,
+    device: str = "auto",
 ) -> AnnData | None:
     """Nonnegative matrix factorisation with a β-divergence loss.
 
@@ -87,6 +90,9 @@ def nmf(
     {doc_common}
     init_W, init_H
         Initial factors for ``init='custom'``: cells × k and k × selected genes.
+    device
+        ``'cpu'`` (numba engine), ``'cuda'`` (PyTorch on a GPU; ``pip install 'scnmf[gpu]'``)
+        or ``'auto'`` (a GPU when PyTorch sees one). Dask arrays always run on their cluster.
 
     Returns
     -------
@@ -117,6 +123,7 @@ def nmf(
     random_state = check_random_state(random_state)
     if not isinstance(key_added, str) or not key_added:
         raise ValueError("key_added must be a non-empty string.")
+    device = resolve_device(device)
     if solver == "auto":
         solver = "hals" if beta == 2 else "mu"
     if solver == "hals" and beta != 2:
@@ -148,6 +155,10 @@ def nmf(
             from .._core.distributed import dask_hals, dask_mu
 
             run_hals, run_mu = dask_hals, dask_mu
+            device = "dask"
+        elif device != "cpu":
+            run_hals = partial(torch_hals, device=device)
+            run_mu = partial(torch_mu, device=device)
         else:
             run_hals, run_mu = hals, mu
         if solver == "hals":
@@ -171,6 +182,7 @@ def nmf(
         "mask_var": mask_description(mask_var),
         "random_state": random_state,
         "n_genes_used": int(X.shape[1]),
+        "device": device,
     }
     target = prepare_target(adata, copy)
     target.obsm[C.obsm_key(key_added)] = result.W
