@@ -37,7 +37,17 @@ from ._utils import (
     resolve_mask_var,
 )
 
-SOLVERS: tuple[str, ...] = ("auto", "mu", "hals")
+SOLVERS: tuple[str, ...] = ("auto", "mu", "hals", "agd")
+AGD_OPTIONS: tuple[str, ...] = (
+    "n_stages",
+    "n_inner",
+    "alpha0",
+    "decay",
+    "step",
+    "batch_size",
+    "clip",
+    "warm_start",
+)
 
 
 @doc_params(doc_adata=doc_adata, doc_matrix_selection=doc_matrix_selection, doc_common=doc_common)
@@ -46,7 +56,7 @@ def nmf(
     n_components: int,
     *,
     beta_loss: Literal["frobenius", "kullback-leibler", "itakura-saito"] | float = "frobenius",
-    solver: Literal["auto", "mu", "hals"] = "auto",
+    solver: Literal["auto", "mu", "hals", "agd"] = "auto",
     init: Literal["nndsvd", "nndsvda", "nndsvdar", "random", "custom"] = "nndsvda",
     max_iter: int = 200,
     tol: float = 1e-4,
@@ -58,6 +68,7 @@ def nmf(
     init_W: np.ndarray | None = None,
     init_H: np.ndarray | None = None,
     device: str = "auto",
+    agd_options: dict | None = None,
 ) -> AnnData | None:
     """Nonnegative matrix factorisation with a β-divergence loss.
 
@@ -77,7 +88,10 @@ def nmf(
         ``'itakura-saito'`` (β = 0; needs strictly positive data) or any β ≥ 0.
     solver
         ``'mu'`` multiplicative updates (any β), ``'hals'`` (Frobenius only, usually fastest),
-        or ``'auto'``: HALS for Frobenius, MU otherwise.
+        ``'agd'`` (Frobenius; alternating non-negative gradient descent of Li & Liang 2017,
+        which recovers programs whose activities are strongly correlated: ``max_iter``
+        HALS iterations as warm start, then the AGD stages), or ``'auto'``: HALS for
+        Frobenius, MU otherwise.
     init
         ``'nndsvda'`` (default), ``'nndsvd'``, ``'nndsvdar'``, ``'random'`` or ``'custom'``
         (with ``init_W`` and ``init_H`` for the selected genes).
@@ -90,6 +104,12 @@ def nmf(
     {doc_common}
     init_W, init_H
         Initial factors for ``init='custom'``: cells × k and k × selected genes.
+    agd_options
+        Schedule of ``solver='agd'``: ``n_stages`` (100), ``n_inner`` (50 gradient steps per
+        stage), ``alpha0`` (first threshold; default half the median positive decoded
+        activity), ``decay`` (1.1), ``step`` (1.0 × 1/λ_max(WᵀW)), ``batch_size`` (None: full
+        batch; an int: mini-batches of cells), ``clip`` (False; True clips programs to ≥ 0,
+        a departure from the paper), ``warm_start`` ('hals' or 'mu').
     device
         ``'cpu'`` (numba engine), ``'cuda'`` (PyTorch on a GPU; ``pip install 'scnmf[gpu]'``)
         or ``'auto'`` (a GPU when PyTorch sees one). Dask arrays always run on their cluster.
@@ -104,7 +124,9 @@ def nmf(
         Gene loadings Hᵀ (n_vars × k); zero rows for genes left out by ``mask_var``.
     ``adata.uns['nmf' | key_added]`` : :class:`dict`
         ``params`` (the call's settings), ``loss`` (objective before the first and after each
-        iteration), ``n_iter`` and ``converged``.
+        iteration), ``n_iter`` and ``converged``. With ``solver='agd'`` the embedding is the
+        final decoded weights φ_α(X H⁺), ``loss``/``n_iter`` count AGD stages, and ``uns``
+        also holds ``alphas`` (threshold per stage) and ``warm_start_loss``.
 
     Examples
     --------
@@ -126,11 +148,12 @@ def nmf(
     device = resolve_device(device)
     if solver == "auto":
         solver = "hals" if beta == 2 else "mu"
-    if solver == "hals" and beta != 2:
+    if solver in ("hals", "agd") and beta != 2:
         raise ValueError(
-            f"solver='hals' minimises the Frobenius loss only (got β = {beta}); "
+            f"solver={solver!r} minimises the Frobenius loss only (got β = {beta}); "
             "use solver='mu' for other β-divergences."
         )
+    agd_options = _check_agd_options(agd_options, solver)
     mask = resolve_mask_var(adata, mask_var)
     guard_memory(adata, layer, mask, n_components)
     X = get_matrix(adata, layer, mask, allow_zeros=beta > 0)
@@ -161,10 +184,13 @@ def nmf(
             run_mu = partial(torch_mu, device=device)
         else:
             run_hals, run_mu = hals, mu
-        if solver == "hals":
+        if solver in ("hals", "agd") and agd_options.get("warm_start", "hals") == "hals":
             result = run_hals(X, W0, H0, max_iter=max_iter, tol=tol, callback=report)
         else:
             result = run_mu(X, W0, H0, beta=beta, max_iter=max_iter, tol=tol, callback=report)
+    extra: dict = {}
+    if solver == "agd":
+        result, extra = _refine_agd(X, result, agd_options, random_state)
 
     if scale != 1.0:
         # β-divergences are homogeneous of degree β: D(sX | sWH) = s^β D(X | WH).
@@ -187,11 +213,14 @@ def nmf(
     target = prepare_target(adata, copy)
     target.obsm[C.obsm_key(key_added)] = result.W
     target.varm[C.loadings_key(key_added)] = expand_loadings(result.H.T, mask, adata.n_vars)
+    if solver == "agd":
+        params["agd_options"] = agd_options
     target.uns[key_added] = {
         "params": h5ad_safe(params),
         "loss": np.asarray(result.loss, dtype=np.float64),
         "n_iter": int(result.n_iter),
         "converged": bool(result.converged),
+        **extra,
     }
     logg.info(
         f"    finished: {result.n_iter} iterations, final loss {result.loss[-1]:.6g}",
@@ -202,3 +231,39 @@ def nmf(
         ),
     )
     return target if copy else None
+
+
+def _check_agd_options(options: dict | None, solver: str) -> dict:
+    if options is None:
+        return {}
+    if solver != "agd":
+        raise ValueError("agd_options only applies to solver='agd'.")
+    unknown = set(options) - set(AGD_OPTIONS)
+    if unknown:
+        raise ValueError(f"Unknown agd_options {sorted(unknown)}; use {list(AGD_OPTIONS)}.")
+    if options.get("warm_start", "hals") not in ("hals", "mu"):
+        raise ValueError("agd_options['warm_start'] must be 'hals' or 'mu'.")
+    return dict(options)
+
+
+def _refine_agd(X, warm, options: dict, random_state: int | None):
+    """AGD stages from a HALS/MU warm start (AGD refines; from scratch it fails)."""
+    from .._core.agd import agd
+
+    if is_dask(X):
+        raise ValueError("solver='agd' runs in memory; compute the dask array first.")
+    settings = {k: v for k, v in options.items() if k != "warm_start"}
+    n_stages = int(settings.get("n_stages", 100))
+    with progress_bar(n_stages, "AGD stages") as bar:
+
+        def report(stage: int, loss: float) -> None:
+            if stage:
+                bar.update(1)
+
+        result = agd(X, warm.W, warm.H, random_state=random_state, callback=report, **settings)
+    extra = {
+        "alphas": np.asarray(result.alphas, dtype=np.float64),
+        "alpha0": float(result.alpha0),
+        "warm_start_loss": np.asarray(warm.loss, dtype=np.float64),
+    }
+    return result, extra
