@@ -19,6 +19,9 @@ def loadings_key(key_added: str) -> str:
 # tl.persistence / tl.pnmf
 PERSISTENCE_KEY = "persistence"
 PNMF_KEY = "pnmf"
+GNMF_KEY = "gnmf"
+#: Representation used for cell–cell distances when present (else ``adata.X``).
+DEFAULT_REP = "X_pca"
 
 
 def scales_obsm_key(key_added: str) -> str:

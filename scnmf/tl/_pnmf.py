@@ -1,0 +1,236 @@
+"""``tl.pnmf``: persistent NMF (multi-scale graph-regularised NMF)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from anndata import AnnData
+from scanpy import logging as logg
+
+from .. import _constants as C
+from .._core.init import INIT_NAMES
+from .._core.pnmf import pnmf as _pnmf
+from ._docs import doc_adata, doc_common, doc_matrix_selection, doc_params
+from ._persistence import cell_edges, run_persistence
+from ._utils import (
+    DEFAULT,
+    check_adata,
+    check_choice,
+    check_nonnegative,
+    check_positive_int,
+    check_random_state,
+    check_rank,
+    expand_loadings,
+    get_matrix,
+    h5ad_safe,
+    mask_description,
+    prepare_target,
+    progress_bar,
+    resolve_mask_var,
+)
+
+NORMALIZE: tuple[str, ...] = ("start", "iteration")
+
+
+@doc_params(doc_adata=doc_adata, doc_matrix_selection=doc_matrix_selection, doc_common=doc_common)
+def pnmf(
+    adata: AnnData,
+    n_components: int,
+    *,
+    persistence_key: str = C.PERSISTENCE_KEY,
+    lambda_graph: float = 1.0,
+    lambda_scale: float = 1.0,
+    lambda_anchor: float = 1.0,
+    n_sweeps: int = 10,
+    max_inner_iter: int = 1000,
+    inner_tol: float = 1e-3,
+    normalize: Literal["start", "iteration"] = "start",
+    init: Literal["nndsvd", "nndsvda", "nndsvdar", "random"] = "nndsvda",
+    reference_scale: int = 0,
+    layer: str | None = None,
+    mask_var=DEFAULT,
+    random_state: int | None = 0,
+    key_added: str = C.PNMF_KEY,
+    copy: bool = False,
+) -> AnnData | None:
+    """Persistent NMF: one factorisation per scale of the cell graph, coupled across scales.
+
+    For scales t = 1 … T (finest first, from :func:`scnmf.tl.persistence`) it minimises
+
+        Σ_t ‖X − W_t H_t‖² + λ1 Σ_t tr(W_tᵀ L_t W_t) + λ2 Σ_t≥2 ‖W_t − W_t−1‖² + λ3 Σ_t ‖W_t‖²
+
+    with W_t ≥ 0 (cells × k) the cell embedding at scale t, H_t ≥ 0 (k × genes) its
+    programs and L_t the Laplacian of the ε_t-graph (edge iff d < ε_t, weight
+    exp(−d²/ε_t^1.5)). Algorithm as the reference code (Zhang, Miao & Li 2026): NNDSVDA,
+    a warm-started GNMF chain from the coarsest to the finest scale, then ``n_sweeps``
+    Gauss–Seidel sweeps from fine to coarse with modified multiplicative updates. Graphs
+    are sparse and built per scale on demand; sparse ``X`` stays sparse.
+
+    Parameters
+    ----------
+    {doc_adata}
+    n_components
+        Rank k.
+    persistence_key
+        Key of the :func:`scnmf.tl.persistence` result; computed with its defaults (and
+        stored under this key) when missing.
+    lambda_graph
+        λ1, weight of the graph (geometric) term.
+    lambda_scale
+        λ2, weight of the cross-scale consistency term.
+    lambda_anchor
+        λ3, weight of the anchoring term ‖W_t‖².
+    n_sweeps
+        Gauss–Seidel sweeps over the scales after the warm-start chain.
+    max_inner_iter
+        Maximum iterations of each scale's subproblem.
+    inner_tol
+        Relative-change tolerance of each subproblem.
+    normalize
+        ``'start'`` (default): programs are rescaled to unit norm when a subproblem starts,
+        so every subproblem's objective decreases monotonically; ``'iteration'``: after
+        every inner iteration, exactly as the reference code (not monotone).
+    init
+        Initialisation of the chain.
+    reference_scale
+        Index (0 = finest) of the scale stored in ``obsm['X_pnmf']``.
+    {doc_matrix_selection}
+    {doc_common}
+
+    Returns
+    -------
+    ``None``, or a copy of ``adata`` when ``copy=True``, with
+
+    ``adata.obsm['X_pnmf' | 'X_' + key_added]`` : :class:`numpy.ndarray` (n_obs × k)
+        Cell embedding at the reference scale (default: finest).
+    ``adata.obsm['X_pnmf_scales' | 'X_' + key_added + '_scales']`` : :class:`numpy.ndarray`
+        Cell embeddings at every scale (n_obs × T × k), finest first.
+    ``adata.varm['pnmf_loadings' | key_added + '_loadings']`` : :class:`numpy.ndarray`
+        Gene loadings per scale (n_vars × T × k); zero rows for genes left out.
+    ``adata.uns['pnmf' | key_added]`` : :class:`dict`
+        ``scales`` (T,), ``n_components`` (β0 per scale), ``reference_scale``, ``loss``
+        (total objective after the chain and after each sweep), ``n_inner_iter``
+        ((n_sweeps + 1) × T) and ``params``.
+    ``adata.uns[persistence_key]`` : :class:`dict`
+        Only when it was missing: the persistence result used (see :func:`persistence`).
+
+    Examples
+    --------
+    >>> import scnmf as snmf
+    >>> adata = snmf.datasets.concentric_circles()
+    >>> snmf.tl.persistence(adata, n_scales=4)
+    >>> snmf.tl.pnmf(adata, 2, n_sweeps=2)
+    >>> adata.obsm["X_pnmf_scales"].shape
+    (80, 4, 2)
+    """
+    check_adata(adata)
+    lam1 = check_nonnegative(lambda_graph, "lambda_graph")
+    lam2 = check_nonnegative(lambda_scale, "lambda_scale")
+    lam3 = check_nonnegative(lambda_anchor, "lambda_anchor")
+    n_sweeps = check_positive_int(n_sweeps, "n_sweeps", minimum=0)
+    max_inner_iter = check_positive_int(max_inner_iter, "max_inner_iter")
+    inner_tol = check_nonnegative(inner_tol, "inner_tol")
+    check_choice(normalize, "normalize", NORMALIZE)
+    check_choice(init, "init", tuple(i for i in INIT_NAMES if i != "custom"))
+    random_state = check_random_state(random_state)
+    for name, key in (("key_added", key_added), ("persistence_key", persistence_key)):
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"{name} must be a non-empty string.")
+    mask = resolve_mask_var(adata, mask_var)
+    X = get_matrix(adata, layer, mask)
+    k = check_rank(n_components, X.shape)
+
+    new_persistence = None
+    if persistence_key in adata.uns:
+        record = adata.uns[persistence_key]
+        missing = [f for f in ("scales", "n_components", "params") if f not in record]
+        if missing:
+            raise KeyError(
+                f"adata.uns[{persistence_key!r}] lacks {missing}; it was not written by "
+                "scnmf.tl.persistence. Recompute it or pass another persistence_key."
+            )
+        edges, _ = cell_edges(adata, dict(record["params"]))
+    else:
+        logg.info(f"    no uns[{persistence_key!r}]: computing persistence with its defaults")
+        record, edges = run_persistence(
+            adata, use_rep=None, n_neighbors=15, neighbors_key=None, n_scales=8, scales=None,
+            random_state=random_state,
+        )  # fmt: skip
+        new_persistence = record
+    scales = np.asarray(record["scales"], dtype=np.float64)
+    T = scales.size
+    reference_scale = check_positive_int(reference_scale, "reference_scale", minimum=0)
+    if reference_scale >= T:
+        raise ValueError(f"reference_scale={reference_scale} but there are only {T} scales.")
+
+    start = logg.info(
+        f"computing persistent NMF (k={k}, T={T} scales, λ=({lam1:g}, {lam2:g}, {lam3:g})) on "
+        f"{X.shape[0]} cells × {X.shape[1]} genes"
+    )
+    with progress_bar(T * (n_sweeps + 1), "pNMF (scale fits)") as bar:
+
+        def report(stage: int, t: int, res) -> None:
+            bar.update(1)
+            bar.set_postfix(sweep=stage, scale=t, refresh=False)
+
+        result = _pnmf(
+            X,
+            edges,
+            scales,
+            k,
+            lambda_graph=lam1,
+            lambda_scale=lam2,
+            lambda_anchor=lam3,
+            n_sweeps=n_sweeps,
+            max_inner_iter=max_inner_iter,
+            inner_tol=inner_tol,
+            init=init,
+            normalize=normalize,
+            random_state=random_state,
+            callback=report,
+        )
+
+    params = {
+        "n_components": k,
+        "lambda_graph": lam1,
+        "lambda_scale": lam2,
+        "lambda_anchor": lam3,
+        "n_sweeps": n_sweeps,
+        "max_inner_iter": max_inner_iter,
+        "inner_tol": inner_tol,
+        "normalize": normalize,
+        "init": init,
+        "persistence_key": persistence_key,
+        "layer": layer,
+        "mask_var": mask_description(mask_var),
+        "random_state": random_state,
+        "n_genes_used": int(X.shape[1]),
+    }
+    embeddings = np.ascontiguousarray(result.W.transpose(1, 0, 2))  # n × T × k
+    loadings = expand_loadings(result.H.transpose(2, 0, 1), mask, adata.n_vars)  # m × T × k
+    target = prepare_target(adata, copy)
+    if new_persistence is not None:
+        target.uns[persistence_key] = new_persistence
+    target.obsm[C.obsm_key(key_added)] = np.ascontiguousarray(embeddings[:, reference_scale])
+    target.obsm[C.scales_obsm_key(key_added)] = embeddings
+    target.varm[C.loadings_key(key_added)] = loadings
+    target.uns[key_added] = {
+        "scales": scales,
+        "n_components": np.asarray(record["n_components"], dtype=np.int64),
+        "reference_scale": int(reference_scale),
+        "loss": np.asarray(result.loss, dtype=np.float64),
+        "n_inner_iter": result.n_inner_iter,
+        "params": h5ad_safe(params),
+    }
+    logg.info(
+        f"    finished: {int(result.n_inner_iter.sum())} inner iterations, "
+        f"final objective {result.loss[-1]:.6g}",
+        time=start,
+        deep=(
+            f"added\n    .obsm[{C.obsm_key(key_added)!r}], "
+            f".obsm[{C.scales_obsm_key(key_added)!r}], .varm[{C.loadings_key(key_added)!r}], "
+            f".uns[{key_added!r}]"
+        ),
+    )
+    return target if copy else None
