@@ -1,4 +1,4 @@
-"""Command line: ``scnmf demo`` and ``scnmf nmf IN.h5ad -o OUT.h5ad``."""
+"""Command line: ``scnmf demo`` and ``scnmf nmf|pnmf|deep IN.h5ad -o OUT.h5ad``."""
 
 from __future__ import annotations
 
@@ -44,32 +44,44 @@ def _read(path: str):
         raise ValueError(f"could not read {p} as an .h5ad file: {err}") from err
 
 
-def _nmf_figures(adata, key: str, figures: Path) -> list[Path]:
+def save_figures(adata, plots: list[tuple[str, object, dict]], figures: Path) -> list[Path]:
+    """Draw each ``(file stem, pl function, kwargs)`` into ``figures/<stem>.png``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from . import pl
-
     figures.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, draw in (("loadings", pl.loadings), ("loss", pl.loss)):
-        fig = draw(adata, key=key, show=False, return_fig=True)
-        path = figures / f"{key}_{name}.png"
+    for stem, draw, kwargs in plots:
+        fig = draw(adata, show=False, return_fig=True, **kwargs)
+        path = figures / f"{stem}.png"
         fig.savefig(path, dpi=110, bbox_inches="tight")
         plt.close(fig)
         written.append(path)
     return written
 
 
-def cmd_nmf(args: argparse.Namespace) -> int:
-    """Run ``tl.nmf`` on a file."""
-    from . import tl
+def _finish(adata, args, plots) -> int:
+    write_h5ad_atomic(adata, Path(args.output), args.force)
+    print(f"wrote {args.output}")
+    if args.figures:
+        for path in save_figures(adata, plots, Path(args.figures)):
+            print(f"wrote {path}")
+    return 0
 
+
+def _check_output(args) -> None:
     out = Path(args.output)
     if out.exists() and not args.force:
         raise FileExistsError(f"{out} exists; pass --force to overwrite it.")
+
+
+def cmd_nmf(args: argparse.Namespace) -> int:
+    """Run ``tl.nmf`` on a file."""
+    from . import pl, tl
+
+    _check_output(args)
     adata = _read(args.input)
     tl.nmf(
         adata,
@@ -83,13 +95,78 @@ def cmd_nmf(args: argparse.Namespace) -> int:
         mask_var=None if args.all_genes else _default_mask(),
         random_state=args.random_state,
         key_added=args.key_added,
+        device=args.device,
     )
-    write_h5ad_atomic(adata, out, args.force)
-    print(f"wrote {out}")
-    if args.figures:
-        for path in _nmf_figures(adata, args.key_added, Path(args.figures)):
-            print(f"wrote {path}")
-    return 0
+    key = args.key_added
+    plots = [(f"{key}_loadings", pl.loadings, {"key": key}), (f"{key}_loss", pl.loss, {"key": key})]
+    return _finish(adata, args, plots)
+
+
+def cmd_pnmf(args: argparse.Namespace) -> int:
+    """Run ``tl.persistence`` then ``tl.pnmf`` on a file."""
+    from . import pl, tl
+
+    _check_output(args)
+    adata = _read(args.input)
+    scales = "all" if args.all_scales else None
+    tl.persistence(
+        adata,
+        use_rep=args.use_rep,
+        n_neighbors=args.n_neighbors,
+        n_scales=args.n_scales,
+        scales=scales,
+        random_state=args.random_state,
+    )
+    tl.pnmf(
+        adata,
+        args.n_components,
+        lambda_graph=args.lambda_graph,
+        lambda_scale=args.lambda_scale,
+        lambda_anchor=args.lambda_anchor,
+        n_sweeps=args.n_sweeps,
+        layer=args.layer,
+        mask_var=None if args.all_genes else _default_mask(),
+        random_state=args.random_state,
+        key_added=args.key_added,
+    )
+    key = args.key_added
+    plots = [
+        ("persistence_diagram", pl.persistence_diagram, {}),
+        ("barcode", pl.barcode, {}),
+        (f"{key}_scale_path", pl.scale_path, {"key": key}),
+    ]
+    return _finish(adata, args, plots)
+
+
+def cmd_deep(args: argparse.Namespace) -> int:
+    """Run ``tl.deep_nmf`` on a file."""
+    from . import pl, tl
+
+    _check_output(args)
+    adata = _read(args.input)
+    tl.deep_nmf(
+        adata,
+        ranks=tuple(args.ranks),
+        beta_loss=_beta(args.beta_loss),
+        min_volume=args.min_volume,
+        n_init_iter=args.n_init_iter,
+        max_iter=args.max_iter,
+        layer=args.layer,
+        mask_var=None if args.all_genes else _default_mask(),
+        random_state=args.random_state,
+        key_added=args.key_added,
+    )
+    key = args.key_added
+    hierarchy_kwargs = {"key": key}
+    if args.labels:
+        if args.labels not in adata.obs:
+            raise KeyError(f"--labels {args.labels!r} is not a column of adata.obs")
+        hierarchy_kwargs["labels"] = args.labels
+    plots = [
+        (f"{key}_hierarchy", pl.deep_hierarchy, hierarchy_kwargs),
+        (f"{key}_layer_errors", pl.layer_errors, {"key": key}),
+    ]
+    return _finish(adata, args, plots)
 
 
 def _default_mask():
@@ -119,9 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     nmf = sub.add_parser("nmf", help="β-NMF of an .h5ad file")
-    nmf.add_argument("input", help="input .h5ad (cells × genes, nonnegative)")
-    nmf.add_argument("-o", "--output", required=True, help="output .h5ad")
-    nmf.add_argument("-k", "--n-components", type=int, default=10)
+    _common_arguments(nmf, key="nmf")
     nmf.add_argument(
         "--beta-loss",
         default="frobenius",
@@ -133,16 +208,57 @@ def build_parser() -> argparse.ArgumentParser:
     )
     nmf.add_argument("--max-iter", type=int, default=200)
     nmf.add_argument("--tol", type=float, default=1e-4)
-    nmf.add_argument("--layer", default=None)
-    nmf.add_argument(
+    nmf.add_argument("--device", default="auto", help="cpu | cuda | auto (GPU needs scnmf[gpu])")
+    nmf.set_defaults(func=cmd_nmf)
+
+    pnmf = sub.add_parser("pnmf", help="persistent (multi-scale) NMF of an .h5ad file")
+    _common_arguments(pnmf, key="pnmf")
+    pnmf.add_argument("--use-rep", default=None, help="obsm key for the cell graph (default X_pca)")
+    pnmf.add_argument("--n-neighbors", type=int, default=15)
+    pnmf.add_argument("--n-scales", type=int, default=8)
+    pnmf.add_argument("--all-scales", action="store_true", help="every H0 death is a scale")
+    pnmf.add_argument("--lambda-graph", type=float, default=1.0)
+    pnmf.add_argument("--lambda-scale", type=float, default=1.0)
+    pnmf.add_argument("--lambda-anchor", type=float, default=1.0)
+    pnmf.add_argument("--n-sweeps", type=int, default=10)
+    pnmf.set_defaults(func=cmd_pnmf)
+
+    deep = sub.add_parser("deep", help="deep β-NMF (hierarchy of programs) of an .h5ad file")
+    deep.add_argument("input", help="input .h5ad (cells × genes, nonnegative)")
+    deep.add_argument("-o", "--output", required=True, help="output .h5ad")
+    deep.add_argument(
+        "--ranks",
+        type=int,
+        nargs="+",
+        default=[10, 5, 2],
+        help="strictly decreasing ranks, e.g. --ranks 20 10 5",
+    )
+    deep.add_argument("--beta-loss", default="kullback-leibler")
+    deep.add_argument("--min-volume", action="store_true", help="minimum-volume variant (KL)")
+    deep.add_argument("--n-init-iter", type=int, default=500)
+    deep.add_argument("--max-iter", type=int, default=500)
+    deep.add_argument("--labels", default=None, help="obs column to label the hierarchy plot")
+    _shared_options(deep, key="deep_nmf")
+    deep.set_defaults(func=cmd_deep)
+    return parser
+
+
+def _common_arguments(parser: argparse.ArgumentParser, key: str) -> None:
+    parser.add_argument("input", help="input .h5ad (cells × genes, nonnegative)")
+    parser.add_argument("-o", "--output", required=True, help="output .h5ad")
+    parser.add_argument("-k", "--n-components", type=int, default=10)
+    _shared_options(parser, key)
+
+
+def _shared_options(parser: argparse.ArgumentParser, key: str) -> None:
+    parser.add_argument("--layer", default=None)
+    parser.add_argument(
         "--all-genes", action="store_true", help="ignore var['highly_variable'] and use every gene"
     )
-    nmf.add_argument("--random-state", type=int, default=0)
-    nmf.add_argument("--key-added", default="nmf")
-    nmf.add_argument("--figures", default=None, help="folder for the standard plots")
-    nmf.add_argument("--force", action="store_true", help="overwrite an existing output")
-    nmf.set_defaults(func=cmd_nmf)
-    return parser
+    parser.add_argument("--random-state", type=int, default=0)
+    parser.add_argument("--key-added", default=key)
+    parser.add_argument("--figures", default=None, help="folder for the standard plots")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing output")
 
 
 def main(argv: list[str] | None = None) -> int:
