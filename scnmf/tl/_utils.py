@@ -331,7 +331,11 @@ def progress_enabled() -> bool:
 
 def progress_bar(total: int, desc: str):
     """A tqdm bar (notebook-aware) that respects scanpy's verbosity."""
-    from tqdm.auto import tqdm
+    try:  # widget bars in notebooks only where ipywidgets can draw them
+        import ipywidgets  # noqa: F401
+        from tqdm.auto import tqdm
+    except ImportError:
+        from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, disable=not progress_enabled(), leave=False)
 
