@@ -17,7 +17,8 @@ def programs(adata: AnnData, key: str = C.NMF_KEY, n_genes: int = 10) -> pd.Data
     adata
         AnnData holding ``varm[key + '_loadings']``.
     key
-        The ``key_added`` of the factorisation.
+        The ``key_added`` of the factorisation, or a ``varm`` key holding genes × programs
+        directly (e.g. a deep-NMF layer, ``'deep_nmf_l2'``).
     n_genes
         Genes per program.
 
@@ -35,6 +36,8 @@ def programs(adata: AnnData, key: str = C.NMF_KEY, n_genes: int = 10) -> pd.Data
     (3, 5)
     """
     name = C.loadings_key(key)
+    if name not in adata.varm and key in adata.varm:
+        name = key
     if name not in adata.varm:
         raise KeyError(f"adata.varm[{name!r}] not found; run scnmf.tl.nmf(adata, ...) first.")
     loadings = np.asarray(adata.varm[name])

@@ -42,3 +42,9 @@ def test_plots_before_tl_raise_keyerror(adata):
 def test_loadings_bad_component(fitted):
     with pytest.raises(ValueError, match="out of range"):
         snmf.pl.loadings(fitted, components=[7], show=False)
+
+
+def test_programs_reads_plain_varm_key(fitted):
+    fitted.varm["layer_programs"] = fitted.varm["nmf_loadings"][:, :2]
+    table = snmf.get.programs(fitted, key="layer_programs", n_genes=3)
+    assert list(table.columns) == ["program_0", "program_1"]
