@@ -1,0 +1,268 @@
+"""``tl.deep_nmf``: deep β-NMF of a cells × genes matrix (hierarchy of gene programs)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+from scanpy import logging as logg
+
+from .. import _constants as C
+from .._core.deep import deep_nmf as _deep_nmf
+from .._core.deep_updates import SUPPORTED_BETAS
+from ._docs import doc_adata, doc_common, doc_matrix_selection, doc_params
+from ._utils import (
+    DEFAULT,
+    check_adata,
+    check_nonnegative,
+    check_positive_int,
+    check_random_state,
+    check_rank,
+    expand_loadings,
+    get_matrix,
+    h5ad_safe,
+    mask_description,
+    prepare_target,
+    progress_bar,
+    resolve_beta,
+    resolve_mask_var,
+)
+
+#: Entries of ``uns[key_added]`` written by :func:`deep_nmf` (read by ``pl.deep_hierarchy``).
+UNS_RANKS = "ranks"
+UNS_PARAMS = "params"
+UNS_H = "H"
+UNS_ERRORS = "errors"
+UNS_DEEP = "deep"
+UNS_MULTILAYER = "multilayer"
+UNS_LOSS = "loss"
+UNS_LAYER_LOSS = "layer_loss"
+UNS_LAMBDAS = "lambdas"
+UNS_ALPHAS = "alphas"
+
+
+def _check_ranks(ranks, shape: tuple[int, int]) -> tuple[int, ...]:
+    if isinstance(ranks, int | np.integer) and not isinstance(ranks, bool):
+        ranks = (int(ranks),)
+    if not isinstance(ranks, Sequence | np.ndarray) or isinstance(ranks, str) or len(ranks) == 0:
+        raise ValueError(
+            f"ranks must be a sequence of integers such as (20, 10, 5), got {ranks!r}."
+        )
+    out = tuple(check_rank(r, shape, name=f"ranks[{i}]") for i, r in enumerate(ranks))
+    if any(a <= b for a, b in zip(out, out[1:], strict=False)):
+        raise ValueError(
+            f"ranks must be strictly decreasing (each layer merges programs), got {out}."
+        )
+    return out
+
+
+@doc_params(doc_adata=doc_adata, doc_matrix_selection=doc_matrix_selection, doc_common=doc_common)
+def deep_nmf(
+    adata: AnnData,
+    ranks: Sequence[int],
+    *,
+    beta_loss: Literal["kullback-leibler", "frobenius"] | float = "kullback-leibler",
+    min_volume: bool = False,
+    alpha: float = 0.05,
+    delta: float = 1.0,
+    n_init_iter: int = 500,
+    max_iter: int = 500,
+    tol: float = 1e-6,
+    multilayer_baseline: bool = True,
+    layer: str | None = None,
+    mask_var=DEFAULT,
+    random_state: int | None = 0,
+    key_added: str = C.DEEP_NMF_KEY,
+    copy: bool = False,
+) -> AnnData | None:
+    """Deep β-NMF: a hierarchy of gene programs, each layer merging the previous one's.
+
+    Factorises genes × cells as ``Xᵀ ≈ W_1 H_1``, ``W_1 ≈ W_2 H_2``, …, with ranks
+    r_1 > r_2 > …, minimising the layer-centric loss Σ_ℓ λ_ℓ D_β(W_(ℓ−1) | W_ℓ H_ℓ)
+    (Leplat, Hien, Onwunta & Gillis 2024). ``W_ℓ`` are gene programs, ``H_ℓ … H_1`` the cell
+    activities of layer ℓ and ``H_ℓ`` (r_ℓ × r_(ℓ−1)) says which layer-(ℓ−1) programs merge
+    into which layer-ℓ program. Rows of every ``H_ℓ`` sum to one (Algorithm 1) or, with
+    ``min_volume=True``, columns of every ``W_ℓ`` do and a volume penalty
+    α_ℓ log det(W_ℓᵀW_ℓ + δI) sharpens the programs (Algorithm 2). λ_ℓ (and α_ℓ) are
+    calibrated on a multilayer initialisation. Sparse input stays sparse.
+
+    Parameters
+    ----------
+    {doc_adata}
+    ranks
+        Strictly decreasing ranks (r_1, r_2, …), r_1 ≤ min(n_cells, n_genes).
+    beta_loss
+        ``'kullback-leibler'`` (β = 1, natural for counts), 1.5, or ``'frobenius'`` (β = 2).
+    min_volume
+        Minimum-volume deep KL-NMF (β = 1 only).
+    alpha
+        α̃: initial ratio of each layer's volume term to its weighted data term.
+    delta
+        δ of the volume term.
+    n_init_iter
+        β-MU iterations per layer of the multilayer initialisation.
+    max_iter
+        Maximum number of sweeps over the layers.
+    tol
+        Stop when the objective falls by less than ``tol`` relative to the previous sweep.
+    multilayer_baseline
+        Also fit a plain multilayer β-NMF with ``n_init_iter + max_iter`` iterations per layer
+        from the same random starts and store its per-layer errors (costs about
+        ``max_iter`` extra layer-1 iterations).
+    {doc_matrix_selection}
+    {doc_common}
+
+    Returns
+    -------
+    ``None``, or a copy of ``adata`` when ``copy=True``, with, for every layer ℓ = 1…L,
+
+    ``adata.obsm['X_deep_nmf_l{{ℓ}}' | 'X_' + key_added + '_l{{ℓ}}']`` : :class:`numpy.ndarray`
+        Cell activities of layer ℓ, ``(H_ℓ … H_1)ᵀ`` (n_obs × r_ℓ); every column sums to one
+        (Algorithm 1) and ``obsm @ varmᵀ`` approximates the data at every layer.
+    ``adata.varm['deep_nmf_l{{ℓ}}' | key_added + '_l{{ℓ}}']`` : :class:`numpy.ndarray`
+        Gene programs ``W_ℓ`` (n_vars × r_ℓ); zero rows for genes left out by ``mask_var``.
+    ``adata.obs['deep_nmf_l{{ℓ}}' | key_added + '_l{{ℓ}}']`` : categorical
+        Dominant program of each cell at layer ℓ: the program contributing most expected
+        counts (activity × program total), categories ``'0'`` … ``str(r_ℓ − 1)``.
+    ``adata.uns['deep_nmf' | key_added]`` : :class:`dict`
+        ``ranks`` (L,); ``params``; ``H``: dict ``{{'2': H_2, …, 'L': H_L}}`` of merge matrices
+        (r_ℓ × r_(ℓ−1); ``H_1`` is ``obsm[…_l1]ᵀ``); ``errors``: ``{{'deep': (L,),
+        'multilayer': (L,)}}`` unweighted D_β(W_(ℓ−1) | W_ℓ H_ℓ) per layer (``multilayer``
+        only with ``multilayer_baseline=True``); ``loss`` (objective after the initialisation
+        and each sweep); ``layer_loss`` (n_sweeps + 1 × L); ``lambdas``; ``alphas``;
+        ``n_iter``; ``converged``.
+
+    Examples
+    --------
+    >>> import scnmf as snmf
+    >>> adata = snmf.datasets.two_level_hierarchy(n_cells=300, n_genes=200)
+    >>> snmf.tl.deep_nmf(adata, (6, 3), n_init_iter=100, max_iter=100)
+    >>> adata.obsm["X_deep_nmf_l2"].shape
+    (300, 3)
+    """
+    check_adata(adata)
+    beta = resolve_beta(beta_loss)
+    if beta not in SUPPORTED_BETAS:
+        raise ValueError(
+            f"deep_nmf supports β in {list(SUPPORTED_BETAS)} ('kullback-leibler', 1.5, "
+            f"'frobenius'), got β = {beta:g}."
+        )
+    if min_volume and beta != 1:
+        raise ValueError(
+            f"min_volume=True is implemented for the Kullback–Leibler loss only (β = 1), "
+            f"got β = {beta:g}."
+        )
+    alpha = check_nonnegative(alpha, "alpha")
+    delta = check_nonnegative(delta, "delta")
+    if delta == 0:
+        raise ValueError("delta must be > 0 (it keeps log det(WᵀW + δI) finite).")
+    n_init_iter = check_positive_int(n_init_iter, "n_init_iter", minimum=1)
+    max_iter = check_positive_int(max_iter, "max_iter", minimum=0)
+    tol = check_nonnegative(tol, "tol")
+    random_state = check_random_state(random_state)
+    if not isinstance(key_added, str) or not key_added:
+        raise ValueError("key_added must be a non-empty string.")
+    mask = resolve_mask_var(adata, mask_var)
+    X = get_matrix(adata, layer, mask)
+    ranks = _check_ranks(ranks, X.shape)
+
+    start = logg.info(
+        f"computing deep NMF (ranks={ranks}, β={beta:g}, min_volume={min_volume}) on "
+        f"{X.shape[0]} cells × {X.shape[1]} genes"
+    )
+    total = n_init_iter + max_iter + (max_iter if multilayer_baseline else 0)
+    with progress_bar(total, "deep NMF") as bar:
+
+        def report(phase: str, step: int, value: float) -> None:
+            if step:
+                bar.update(1)
+            bar.set_postfix(phase=phase, value=f"{value:.4g}", refresh=False)
+
+        # The solver works in the paper's genes × cells orientation; X.T of a CSR is a CSC
+        # view whose transpose the solver turns back into the CSR it started as (no copy).
+        result = _deep_nmf(
+            X.T,
+            ranks,
+            beta=beta,
+            min_volume=min_volume,
+            alpha=alpha,
+            delta=delta,
+            n_init_iter=n_init_iter,
+            max_iter=max_iter,
+            tol=tol,
+            random_state=random_state,
+            baseline=multilayer_baseline,
+            callback=report,
+        )
+
+    dtype = X.dtype
+    L = len(ranks)
+    target = prepare_target(adata, copy)
+    errors = {UNS_DEEP: np.asarray(result.errors, dtype=np.float64)}
+    if result.multilayer_errors is not None:
+        errors[UNS_MULTILAYER] = np.asarray(result.multilayer_errors, dtype=np.float64)
+    params = {
+        "ranks": np.asarray(ranks, dtype=np.int64),
+        "beta_loss": beta,
+        "min_volume": bool(min_volume),
+        "alpha": alpha,
+        "delta": delta,
+        "n_init_iter": n_init_iter,
+        "max_iter": max_iter,
+        "tol": tol,
+        "multilayer_baseline": bool(multilayer_baseline),
+        "layer": layer,
+        "mask_var": mask_description(mask_var),
+        "random_state": random_state,
+        "n_genes_used": int(X.shape[1]),
+    }
+    obsm, varm, obs = {}, {}, {}
+    for ell in range(1, L + 1):
+        act = result.activities(ell).T  # cells × r_ℓ
+        programs = result.W[ell - 1]  # genes × r_ℓ
+        contribution = act * programs.sum(axis=0)[None, :]
+        categories = [str(k) for k in range(ranks[ell - 1])]
+        obsm[C.layer_obsm_key(key_added, ell)] = act.astype(dtype)
+        varm[C.layer_key(key_added, ell)] = expand_loadings(
+            programs.astype(dtype), mask, adata.n_vars
+        )
+        obs[C.layer_key(key_added, ell)] = pd.Categorical.from_codes(
+            np.argmax(contribution, axis=1), categories=categories
+        )
+    uns = {
+        UNS_RANKS: np.asarray(ranks, dtype=np.int64),
+        UNS_PARAMS: h5ad_safe(params),
+        UNS_H: {str(ell): np.asarray(result.H[ell - 1]) for ell in range(2, L + 1)},
+        UNS_ERRORS: errors,
+        UNS_LOSS: np.asarray(result.loss, dtype=np.float64),
+        UNS_LAYER_LOSS: np.asarray(result.layer_loss, dtype=np.float64),
+        UNS_LAMBDAS: np.asarray(result.lambdas, dtype=np.float64),
+        UNS_ALPHAS: np.asarray(result.alphas, dtype=np.float64),
+        "n_iter": int(result.n_iter),
+        "converged": bool(result.converged),
+    }
+    # Everything is computed; only now touch the target (AnnData unchanged on any error).
+    for key, value in obsm.items():
+        target.obsm[key] = value
+    for key, value in varm.items():
+        target.varm[key] = value
+    for key, value in obs.items():
+        target.obs[key] = value
+    target.uns[key_added] = uns
+    ratio = ""
+    if UNS_MULTILAYER in errors:
+        ratios = errors[UNS_DEEP] / errors[UNS_MULTILAYER]
+        ratio = ", deep/multilayer error " + ", ".join(f"{r:.3f}" for r in ratios)
+    logg.info(
+        f"    finished: {result.n_iter} sweeps, objective {result.loss[-1]:.6g}{ratio}",
+        time=start,
+        deep=(
+            f"added\n    .obsm['{C.layer_obsm_key(key_added, 1)}'…], "
+            f".varm['{C.layer_key(key_added, 1)}'…], .obs['{C.layer_key(key_added, 1)}'…], "
+            f".uns[{key_added!r}]"
+        ),
+    )
+    return target if copy else None
