@@ -16,6 +16,7 @@ import scipy.sparse as sp
 
 from . import _sparse
 from ._result import NMFResult, has_converged
+from ._threads import single_threaded_blas
 from .beta import frobenius_from_products, squared_norm
 from .mu import Callback
 
@@ -128,6 +129,11 @@ def hals(
     inner_W = max_inner or max_inner_sweeps(nnz, n, k)
     inner_H = max_inner or max_inner_sweeps(nnz, m, k)
     sq_norm = squared_norm(X)
+    with single_threaded_blas(X):
+        return _hals_loop(X, W, Ht, sq_norm, inner_W, inner_H, adaptive, max_iter, tol, callback)
+
+
+def _hals_loop(X, W, Ht, sq_norm, inner_W, inner_H, adaptive, max_iter, tol, callback):
     losses: list[float] = []
     converged = False
     n_iter = 0

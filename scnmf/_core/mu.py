@@ -24,6 +24,7 @@ import scipy.sparse as sp
 from .._constants import EPSILON
 from . import _sparse
 from ._result import NMFResult, has_converged
+from ._threads import single_threaded_blas
 from .beta import dense_block, elementwise_beta, frobenius_from_products, row_blocks, squared_norm
 
 Callback = Callable[[int, float], bool | None]
@@ -185,18 +186,19 @@ def mu(
     """
     W = np.array(W, dtype=X.dtype, order="C")
     H = np.array(H, dtype=X.dtype, order="C")
-    return mu_loop(
-        make_ops(X, float(beta)),
-        W,
-        H,
-        beta=float(beta),
-        max_iter=max_iter,
-        tol=tol,
-        update_W=update_W,
-        update_H=update_H,
-        callback=callback,
-        apply=_apply,
-    )
+    with single_threaded_blas(X):
+        return mu_loop(
+            make_ops(X, float(beta)),
+            W,
+            H,
+            beta=float(beta),
+            max_iter=max_iter,
+            tol=tol,
+            update_W=update_W,
+            update_H=update_H,
+            callback=callback,
+            apply=_apply,
+        )
 
 
 def mu_loop(

@@ -11,6 +11,7 @@ from anndata import AnnData
 from scanpy import logging as logg
 
 from .. import _constants as C
+from .._core._threads import single_threaded_blas
 from .._core.deep import deep_nmf as _deep_nmf
 from .._core.deep_updates import SUPPORTED_BETAS
 from ._docs import doc_adata, doc_common, doc_matrix_selection, doc_params
@@ -174,7 +175,7 @@ def deep_nmf(
         f"{X.shape[0]} cells × {X.shape[1]} genes"
     )
     total = n_init_iter + max_iter + (max_iter if multilayer_baseline else 0)
-    with progress_bar(total, "deep NMF") as bar:
+    with progress_bar(total, "deep NMF") as bar, single_threaded_blas(X):
 
         def report(phase: str, step: int, value: float) -> None:
             if step:

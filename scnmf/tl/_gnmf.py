@@ -9,6 +9,7 @@ from anndata import AnnData
 from scanpy import logging as logg
 
 from .. import _constants as C
+from .._core._threads import single_threaded_blas
 from .._core.graph import knn_graph
 from .._core.init import INIT_NAMES, initialize
 from .._core.pnmf import graph_nmf
@@ -124,7 +125,7 @@ def gnmf(
     )
     A = knn_graph(rep, n_neighbors, weight=weight, random_state=random_state)
     W0, H0 = initialize(X, k, init, random_state)
-    with progress_bar(max_iter, "GNMF") as bar:
+    with progress_bar(max_iter, "GNMF") as bar, single_threaded_blas(X):
 
         def report(iteration: int, loss: float) -> None:
             bar.update(1)

@@ -9,6 +9,7 @@ from anndata import AnnData
 from scanpy import logging as logg
 
 from .. import _constants as C
+from .._core._threads import single_threaded_blas
 from .._core.init import INIT_NAMES
 from .._core.pnmf import pnmf as _pnmf
 from ._docs import doc_adata, doc_common, doc_matrix_selection, doc_params
@@ -168,7 +169,7 @@ def pnmf(
         f"computing persistent NMF (k={k}, T={T} scales, λ=({lam1:g}, {lam2:g}, {lam3:g})) on "
         f"{X.shape[0]} cells × {X.shape[1]} genes"
     )
-    with progress_bar(T * (n_sweeps + 1), "pNMF (scale fits)") as bar:
+    with progress_bar(T * (n_sweeps + 1), "pNMF (scale fits)") as bar, single_threaded_blas(X):
 
         def report(stage: int, t: int, res) -> None:
             bar.update(1)
