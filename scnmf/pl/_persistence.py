@@ -119,6 +119,15 @@ def barcode(
     Returns
     -------
     The Axes (or the Figure with ``return_fig=True``; ``None`` when shown).
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import scnmf as snmf
+    >>> adata = snmf.datasets.concentric_circles()
+    >>> snmf.tl.persistence(adata, scales="all")
+    >>> ax = snmf.pl.barcode(adata, show=False)
     """
     diagram, scales, counts = _read(adata, key)
     fig, ax = new_axes(ax, figsize=(5.5, 4.0))
