@@ -104,16 +104,53 @@ def test_demo_runs_on_bundled_data(tmp_path, capsys):
 def test_cli_pnmf_and_deep(h5ad_file, tmp_path):
     out = tmp_path / "p.h5ad"
     figs = tmp_path / "pfigs"
-    assert main(["pnmf", str(h5ad_file), "-o", str(out), "-k", "3", "--n-scales", "3",
-                 "--n-sweeps", "2", "--use-rep", "X", "--figures", str(figs)]) == 0
+    assert (
+        main(
+            [
+                "pnmf",
+                str(h5ad_file),
+                "-o",
+                str(out),
+                "-k",
+                "3",
+                "--n-scales",
+                "3",
+                "--n-sweeps",
+                "2",
+                "--use-rep",
+                "X",
+                "--figures",
+                str(figs),
+            ]
+        )
+        == 0
+    )
     result = ad.read_h5ad(out)
     assert result.obsm["X_pnmf_scales"].shape[:2] == (result.n_obs, 3)
     assert "persistence" in result.uns
     assert (figs / "barcode.png").is_file() and (figs / "pnmf_scale_path.png").is_file()
 
     out = tmp_path / "d.h5ad"
-    assert main(["deep", str(h5ad_file), "-o", str(out), "--ranks", "4", "2",
-                 "--n-init-iter", "20", "--max-iter", "10", "--figures", str(figs)]) == 0
+    assert (
+        main(
+            [
+                "deep",
+                str(h5ad_file),
+                "-o",
+                str(out),
+                "--ranks",
+                "4",
+                "2",
+                "--n-init-iter",
+                "20",
+                "--max-iter",
+                "10",
+                "--figures",
+                str(figs),
+            ]
+        )
+        == 0
+    )
     result = ad.read_h5ad(out)
     assert result.obsm["X_deep_nmf_l2"].shape == (result.n_obs, 2)
     assert (figs / "deep_nmf_hierarchy.png").is_file()

@@ -28,7 +28,10 @@ def test_tutorial_executes(path, monkeypatch):
     )
     client.execute()
     errors = [
-        out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs
+        out
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.outputs
         if out.output_type == "error"
     ]
     assert not errors

@@ -69,10 +69,23 @@ def test_tl_nmf_device_cpu_and_auto(adata):
     with pytest.raises(ValueError, match="device"):
         snmf.tl.nmf(adata, 3, device="tpu")
     if torch.cuda.is_available():
-        snmf.tl.nmf(adata, 3, beta_loss="kullback-leibler", max_iter=10, device="cuda",
-                    key_added="gpu", init="random")
-        snmf.tl.nmf(adata, 3, beta_loss="kullback-leibler", max_iter=10, device="cpu",
-                    key_added="cpu", init="random")
-        np.testing.assert_allclose(adata.obsm["X_gpu"], adata.obsm["X_cpu"], rtol=1e-3,
-                                   atol=1e-5)
+        snmf.tl.nmf(
+            adata,
+            3,
+            beta_loss="kullback-leibler",
+            max_iter=10,
+            device="cuda",
+            key_added="gpu",
+            init="random",
+        )
+        snmf.tl.nmf(
+            adata,
+            3,
+            beta_loss="kullback-leibler",
+            max_iter=10,
+            device="cpu",
+            key_added="cpu",
+            init="random",
+        )
+        np.testing.assert_allclose(adata.obsm["X_gpu"], adata.obsm["X_cpu"], rtol=1e-3, atol=1e-5)
         assert adata.obsm["X_gpu"].dtype == np.float32

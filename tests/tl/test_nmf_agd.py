@@ -13,8 +13,14 @@ def correlated():
 
 
 def test_agd_through_tl_stores_contract(correlated, tmp_path):
-    snmf.tl.nmf(correlated, 4, solver="agd", max_iter=30, mask_var=None,
-                agd_options={"n_stages": 20, "n_inner": 20})
+    snmf.tl.nmf(
+        correlated,
+        4,
+        solver="agd",
+        max_iter=30,
+        mask_var=None,
+        agd_options={"n_stages": 20, "n_inner": 20},
+    )
     uns = correlated.uns["nmf"]
     assert correlated.obsm["X_nmf"].shape == (correlated.n_obs, 4)
     assert correlated.obsm["X_nmf"].min() >= 0
@@ -31,8 +37,13 @@ def test_agd_through_tl_stores_contract(correlated, tmp_path):
 
 
 def test_agd_deterministic(correlated):
-    kw = dict(solver="agd", max_iter=10, mask_var=None, copy=True,
-              agd_options={"n_stages": 5, "n_inner": 5, "batch_size": 64})
+    kw = dict(
+        solver="agd",
+        max_iter=10,
+        mask_var=None,
+        copy=True,
+        agd_options={"n_stages": 5, "n_inner": 5, "batch_size": 64},
+    )
     a = snmf.tl.nmf(correlated, 4, random_state=3, **kw)
     b = snmf.tl.nmf(correlated, 4, random_state=3, **kw)
     np.testing.assert_array_equal(a.obsm["X_nmf"], b.obsm["X_nmf"])
