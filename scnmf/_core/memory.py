@@ -39,7 +39,15 @@ def available_memory() -> int:
 
 
 def estimate_nmf_bytes(
-    n: int, m: int, k: int, *, nnz: int, itemsize: int, sparse: bool, lazy: bool = False
+    n: int,
+    m: int,
+    k: int,
+    *,
+    nnz: int,
+    itemsize: int,
+    sparse: bool,
+    lazy: bool = False,
+    copies: int = 1,
 ) -> int:
     """Peak bytes of an NMF fit with the engine's kernels (a deliberate over-estimate).
 
@@ -47,9 +55,10 @@ def estimate_nmf_bytes(
     n·m values), the factors and their per-iteration temporaries (≈ 6 (n + m) k), the
     row-block buffers of the transposed products (≤ 16 m k) and the randomised SVD of the
     initialisation (≈ 4 n (k + 10) float64). For lazy (dask) data only the driver's share
-    is counted: the cell factor, the reductions and one SVD sketch.
+    is counted: the cell factor, the reductions and one SVD sketch. ``copies`` counts factor
+    pairs held at once (one per scale in pNMF, two for deep NMF's multilayer baseline).
     """
-    factors = 6 * (n + m) * k * itemsize
+    factors = 6 * (n + m) * k * itemsize * copies
     sketch = 4 * n * (k + 10) * 8
     if lazy:
         return 3 * n * k * itemsize + sketch + 4 * m * k * 8

@@ -24,6 +24,7 @@ from ._utils import (
     check_rank,
     expand_loadings,
     get_matrix,
+    guard_memory,
     h5ad_safe,
     mask_description,
     prepare_target,
@@ -167,6 +168,8 @@ def deep_nmf(
     if not isinstance(key_added, str) or not key_added:
         raise ValueError("key_added must be a non-empty string.")
     mask = resolve_mask_var(adata, mask_var)
+    first_rank = ranks[0] if isinstance(ranks, list | tuple) and ranks else None
+    guard_memory(adata, layer, mask, first_rank, copies=2, what="deep NMF")
     X = get_matrix(adata, layer, mask)
     ranks = _check_ranks(ranks, X.shape)
 

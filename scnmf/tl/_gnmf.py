@@ -25,6 +25,7 @@ from ._utils import (
     check_rank,
     expand_loadings,
     get_matrix,
+    guard_memory,
     h5ad_safe,
     mask_description,
     prepare_target,
@@ -113,6 +114,7 @@ def gnmf(
     if not isinstance(key_added, str) or not key_added:
         raise ValueError("key_added must be a non-empty string.")
     mask = resolve_mask_var(adata, mask_var)
+    guard_memory(adata, layer, mask, n_components, what="GNMF")
     X = get_matrix(adata, layer, mask)
     k = check_rank(n_components, X.shape)
     rep, rep_name = representation(adata, use_rep)

@@ -24,6 +24,7 @@ from ._utils import (
     check_rank,
     expand_loadings,
     get_matrix,
+    guard_memory,
     h5ad_safe,
     mask_description,
     prepare_target,
@@ -139,6 +140,9 @@ def pnmf(
         if not isinstance(key, str) or not key:
             raise ValueError(f"{name} must be a non-empty string.")
     mask = resolve_mask_var(adata, mask_var)
+    record = adata.uns.get(persistence_key)
+    n_scales = len(record["scales"]) if isinstance(record, dict) and "scales" in record else 8
+    guard_memory(adata, layer, mask, n_components, copies=n_scales + 1, what="pNMF")
     X = get_matrix(adata, layer, mask)
     k = check_rank(n_components, X.shape)
 

@@ -181,7 +181,14 @@ def _get_dask_matrix(X, where: str, mask: np.ndarray | None, allow_zeros: bool):
     return X
 
 
-def guard_memory(adata: AnnData, layer: str | None, mask: np.ndarray | None, k: Any) -> None:
+def guard_memory(
+    adata: AnnData,
+    layer: str | None,
+    mask: np.ndarray | None,
+    k: Any,
+    copies: int = 1,
+    what: str = "NMF",
+) -> None:
     """Refuse, before any work, a fit that would not fit in the available memory."""
     from .._core.memory import check_memory, estimate_nmf_bytes
 
@@ -195,7 +202,7 @@ def guard_memory(adata: AnnData, layer: str | None, mask: np.ndarray | None, k: 
     nnz = X.nnz if sp.issparse(X) else n * m
     itemsize = 8 if np.dtype(X.dtype) == np.float64 else 4
     required = estimate_nmf_bytes(
-        n, m, int(k), nnz=int(nnz), itemsize=itemsize, sparse=sparse, lazy=lazy
+        n, m, int(k), nnz=int(nnz), itemsize=itemsize, sparse=sparse, lazy=lazy, copies=copies
     )
     advice = (
         "use fewer components, select genes with mask_var, or load the data lazily as a "
@@ -205,7 +212,7 @@ def guard_memory(adata: AnnData, layer: str | None, mask: np.ndarray | None, k: 
         else "use fewer components or fewer cells per fit; the cell factor alone is "
         f"{n * int(k) * itemsize / 2**30:.1f} GiB on the driver."
     )
-    check_memory(required, f"NMF of {n} × {m} with k = {int(k)}", advice)
+    check_memory(required, f"{what} of {n} × {m} with k = {int(k)}", advice)
 
 
 def rescale_extreme(X, low: float = 1e-3, high: float = 1e4):

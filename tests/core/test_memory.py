@@ -48,3 +48,19 @@ def test_shape_beyond_this_machine_is_refused():
     with pytest.raises(InsufficientMemoryError, match="GiB"):
         snmf.tl.nmf(huge, 1000)
     assert len(huge.obsm) == 0
+
+
+@pytest.mark.parametrize(
+    "fit",
+    [
+        lambda a: snmf.tl.gnmf(a, 3),
+        lambda a: snmf.tl.pnmf(a, 3),
+        lambda a: snmf.tl.deep_nmf(a, (3, 2)),
+    ],
+    ids=["gnmf", "pnmf", "deep_nmf"],
+)
+def test_every_fit_is_guarded(adata, monkeypatch, fit):
+    monkeypatch.setenv("SCNMF_MAX_MEMORY", "10K")
+    with pytest.raises(InsufficientMemoryError, match="GiB"):
+        fit(adata)
+    assert not adata.obsm and not adata.uns
