@@ -91,10 +91,7 @@ def cmd_nmf(args: argparse.Namespace) -> int:
         init=args.init,
         max_iter=args.max_iter,
         tol=args.tol,
-        layer=args.layer,
-        mask_var=None if args.all_genes else _default_mask(),
-        random_state=args.random_state,
-        key_added=args.key_added,
+        **_shared_kwargs(args),
         device=args.device,
     )
     key = args.key_added
@@ -124,10 +121,7 @@ def cmd_pnmf(args: argparse.Namespace) -> int:
         lambda_scale=args.lambda_scale,
         lambda_anchor=args.lambda_anchor,
         n_sweeps=args.n_sweeps,
-        layer=args.layer,
-        mask_var=None if args.all_genes else _default_mask(),
-        random_state=args.random_state,
-        key_added=args.key_added,
+        **_shared_kwargs(args),
     )
     key = args.key_added
     plots = [
@@ -144,6 +138,8 @@ def cmd_deep(args: argparse.Namespace) -> int:
 
     _check_output(args)
     adata = _read(args.input)
+    if args.labels and args.labels not in adata.obs:
+        raise KeyError(f"--labels {args.labels!r} is not a column of adata.obs")
     tl.deep_nmf(
         adata,
         ranks=tuple(args.ranks),
@@ -151,22 +147,27 @@ def cmd_deep(args: argparse.Namespace) -> int:
         min_volume=args.min_volume,
         n_init_iter=args.n_init_iter,
         max_iter=args.max_iter,
-        layer=args.layer,
-        mask_var=None if args.all_genes else _default_mask(),
-        random_state=args.random_state,
-        key_added=args.key_added,
+        **_shared_kwargs(args),
     )
     key = args.key_added
     hierarchy_kwargs = {"key": key}
     if args.labels:
-        if args.labels not in adata.obs:
-            raise KeyError(f"--labels {args.labels!r} is not a column of adata.obs")
         hierarchy_kwargs["labels"] = args.labels
     plots = [
         (f"{key}_hierarchy", pl.deep_hierarchy, hierarchy_kwargs),
         (f"{key}_layer_errors", pl.layer_errors, {"key": key}),
     ]
     return _finish(adata, args, plots)
+
+
+def _shared_kwargs(args: argparse.Namespace) -> dict:
+    """Options every fitting command passes on: matrix selection, seed and key."""
+    return {
+        "layer": args.layer,
+        "mask_var": None if args.all_genes else _default_mask(),
+        "random_state": args.random_state,
+        "key_added": args.key_added,
+    }
 
 
 def _default_mask():
