@@ -306,6 +306,8 @@ def pnmf(
     normalize: str = "start",
     keep_inner_losses: bool = False,
     callback: Callable[[int, int, NMFResult], object] | None = None,
+    subproblem: Callable[..., NMFResult] | None = None,
+    objective: Callable[..., float] | None = None,
 ) -> PNMFResult:
     """Persistent NMF: coupled graph-regularised NMF over a sequence of scales.
 
@@ -342,12 +344,18 @@ def pnmf(
         Keep each subproblem's objective trace in ``inner_losses``.
     callback
         Called as ``callback(stage, t, result)`` after each subproblem (stage 0 = chain).
+    subproblem, objective
+        Backend hooks: the single-scale solver (signature of :func:`graph_nmf`, default it)
+        and the total objective (signature of :func:`total_objective`, default it). Another
+        backend (e.g. torch) passes its own and keeps ``X`` in its own format.
 
     Returns
     -------
     PNMFResult
         Factors of every scale (t = 0 finest) and the convergence record.
     """
+    solve = graph_nmf if subproblem is None else subproblem
+    total = total_objective if objective is None else objective
     graphs = ScaleGraphs(edges, scales)
     T = len(graphs)
     lam1, lam2, lam3 = float(lambda_graph), float(lambda_scale), float(lambda_anchor)
@@ -362,7 +370,7 @@ def pnmf(
     W, H = W0, H0
     stage_losses = [np.empty(0)] * T
     for t in range(T - 1, -1, -1):
-        res = graph_nmf(
+        res = solve(
             X, W, H, A=graphs[t], lambda_graph=lam1, max_iter=max_inner_iter, tol=inner_tol,
             sq_norm_X=sq, normalize=normalize,
         )  # fmt: skip
@@ -374,14 +382,14 @@ def pnmf(
             callback(0, t, res)
     if keep_inner_losses:
         inner.append(stage_losses)
-    losses.append(total_objective(X, W_all, H_all, graphs, lam1, lam2, lam3, sq))
+    losses.append(total(X, W_all, H_all, graphs, lam1, lam2, lam3, sq))
 
     for sweep in range(1, n_sweeps + 1):
         stage_losses = [np.empty(0)] * T
         for t in range(T):
             prev = W_all[t - 1] if t > 0 else None
             nxt = W_all[t + 1] if t < T - 1 else None
-            res = graph_nmf(
+            res = solve(
                 X, W_all[t], H_all[t], A=graphs[t], lambda_graph=lam1,
                 prev=prev, alpha=lam2, nxt=nxt, beta=lam2, lambda_anchor=lam3,
                 max_iter=max_inner_iter, tol=inner_tol, sq_norm_X=sq, normalize=normalize,
@@ -393,7 +401,7 @@ def pnmf(
                 callback(sweep, t, res)
         if keep_inner_losses:
             inner.append(stage_losses)
-        losses.append(total_objective(X, W_all, H_all, graphs, lam1, lam2, lam3, sq))
+        losses.append(total(X, W_all, H_all, graphs, lam1, lam2, lam3, sq))
     return PNMFResult(
         W=np.stack(W_all),
         H=np.stack(H_all),
