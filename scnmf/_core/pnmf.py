@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from ._pnmf_kernels import cell_step, cell_sums, empty_like_rows
 from ._result import NMFResult
 from ._sparse import spmm, spmm_t
 from .beta import squared_norm
@@ -141,27 +142,32 @@ def graph_nmf(
     alpha = float(alpha) if prev is not None else 0.0
     beta = float(beta) if nxt is not None else 0.0
     shrink = alpha + beta + lam3
-    pull = None
+    none = empty_like_rows(dtype)
+    pull = none
     if alpha or beta:
         pull = np.zeros_like(W)
         if alpha:
             pull += alpha * prev
         if beta:
             pull += beta * nxt
+    prev_rows = np.ascontiguousarray(prev, dtype=dtype) if alpha else none
+    next_rows = np.ascontiguousarray(nxt, dtype=dtype) if beta else none
     if sq_norm_X is None:
         sq_norm_X = squared_norm(X)
     use_graph = A is not None and lam1 > 0
-    deg_col = deg[:, None].astype(dtype)
+    if use_graph:
+        # The adjacency in the factor's precision, so the product runs in the numba kernel.
+        A = A.astype(dtype)
+    else:
+        deg = np.zeros(0)
 
-    def objective(W, H, XHt, HHt, AW) -> tuple[float, float]:
-        cross = float(np.sum(W * XHt, dtype=np.float64))
-        gram = float(np.sum((W.T @ W).astype(np.float64) * HHt))
+    def objective(W, WtW, XHt, HHt, AW) -> tuple[float, float]:
+        cross, sq, deg_sq, adj, d_prev, d_next = cell_sums(W, XHt, AW, deg, prev_rows, next_rows)
+        gram = float(np.sum(WtW.astype(np.float64) * HHt))
         recon = max(sq_norm_X - 2.0 * cross + gram, 0.0)
-        pen = _penalty(W, AW, deg, lam1 if use_graph else 0.0, prev, alpha, nxt, beta, lam3)
-        graph_part = 0.0
-        if use_graph:
-            graph_part = _penalty(W, AW, deg, lam1, None, 0.0, None, 0.0, 0.0)
-        return recon + pen, recon + graph_part
+        graph_part = lam1 * (deg_sq - adj) if use_graph else 0.0
+        penalty = graph_part + alpha * d_prev + beta * d_next + lam3 * sq
+        return recon + penalty, recon + graph_part
 
     if normalize not in ("start", "iteration", "none"):
         raise ValueError(f"Unknown normalize {normalize!r}; use 'start', 'iteration' or 'none'.")
@@ -171,29 +177,23 @@ def graph_nmf(
         H /= norms[:, None]
         W *= norms[None, :]
     XHt = spmm(X, H.T)
-    AW = A @ W if use_graph else None
-    current, fit = objective(W, H, XHt, H @ H.T, AW)
+    AW = spmm(A, W) if use_graph else none
+    WtW = W.T @ W
+    current, fit = objective(W, WtW, XHt, H @ H.T, AW)
     losses = [current]
     converged = False
     n_iter = 0
+    W_next = np.empty_like(W)
     for n_iter in range(1, max_iter + 1):
         # Gene loadings (the paper's W_t): plain least-squares MU.
         WtX = spmm_t(X, W).T
-        WtW = W.T @ W
         grad_H = WtW @ H - WtX
         H = _lin_step(H, grad_H, WtW, left=True)
         # Cell factor (the paper's H_tᵀ): graph, coupling and anchoring terms.
         XHt = spmm(X, H.T)
         HHt = H @ H.T
-        grad_W = W @ HHt - XHt + shrink * W
-        if use_graph:
-            grad_W += lam1 * (deg_col * W - AW)
-        if pull is not None:
-            grad_W -= pull
-
-        W = _lin_step(
-            W, grad_W, HHt, left=False, shrink=shrink, diag=lam1 * deg_col if use_graph else None
-        )
+        cell_step(W, XHt, HHt, AW, deg, pull, lam1, shrink, SIGMA, W_next)
+        W, W_next = W_next, W
         if normalize == "iteration":
             norms = np.linalg.norm(H, axis=1)
             norms[norms == 0] = 1.0
@@ -201,9 +201,10 @@ def graph_nmf(
             W *= norms[None, :]
             XHt /= norms[None, :]
             HHt = H @ H.T
-        AW = A @ W if use_graph else None
+        AW = spmm(A, W) if use_graph else none
+        WtW = W.T @ W
         previous = current
-        current, fit = objective(W, H, XHt, HHt, AW)
+        current, fit = objective(W, WtW, XHt, HHt, AW)
         losses.append(current)
         if callback is not None:
             callback(n_iter, current)
