@@ -1,0 +1,218 @@
+"""Million-cell NMF benchmark: seconds per iteration on CPU, Dask (local workers) and GPU.
+
+    python benchmarks/million_cells.py --n-cells 1000000 --n-genes 2000 -k 30
+
+Generated scRNA-like counts (``scnmf.datasets.synthetic_counts``, ~10 % nonzero), log1p,
+float32 CSR. For each backend: MU-Frobenius, HALS and MU-KL, median seconds per iteration
+over ``--iters`` iterations from the same NNDSVDA start, and peak memory. Side by side in the
+same run, on a subset both can hold (``--subset`` cells): scikit-learn (MU-KL, MU-Frobenius,
+CD) and, where installed with a CUDA GPU, nmf-torch. The GPU rows need CUDA; without it they
+say so instead of running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import time
+
+import numpy as np
+import scipy.sparse as sp
+from _common import IterationClock, machine, markdown_table, peak_rss_gib
+
+from scnmf._core._threads import single_threaded_blas
+from scnmf._core.hals import hals
+from scnmf._core.init import initialize
+from scnmf._core.mu import mu
+from scnmf.datasets import synthetic_counts
+
+SOLVERS = (("MU-Frobenius", "mu", 2.0), ("HALS", "hals", 2.0), ("MU-KL", "mu", 1.0))
+
+
+def per_iteration(fit, *args, **kwargs) -> float:
+    """Median seconds per iteration of ``fit`` (first iteration excluded: warm-up)."""
+    clock = IterationClock()
+    fit(*args, callback=clock, **kwargs)
+    times = clock.per_iteration()
+    return statistics.median(times[1:] if len(times) > 2 else times)
+
+
+def cpu_rows(X, W0, H0, iters, label):
+    rows = []
+    with single_threaded_blas(X):
+        mu(X, W0, H0, beta=1.0, max_iter=1, tol=0)  # compile kernels outside the timing
+        hals(X, W0, H0, max_iter=1, tol=0)
+        for name, solver, beta in SOLVERS:
+            if solver == "mu":
+                s = per_iteration(mu, X, W0, H0, beta=beta, max_iter=iters, tol=0)
+            else:
+                s = per_iteration(hals, X, W0, H0, max_iter=iters, tol=0)
+            rows.append([label, name, f"{s:.3f}", f"{peak_rss_gib():.2f}"])
+            print(" | ".join(rows[-1]), flush=True)
+    return rows
+
+
+def dask_rows(X, W0, H0, iters, n_workers, chunk):
+    import dask.array as da
+    from dask.distributed import Client, LocalCluster
+
+    from scnmf._core.distributed import dask_hals, dask_mu
+
+    # One numba thread per single-threaded worker: the workers share the machine's cores.
+    os.environ["NUMBA_NUM_THREADS"] = "1"
+    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True)
+    client = Client(cluster)
+    try:
+        starts = range(0, X.shape[0], chunk)
+        parts = client.scatter([X[s : s + chunk] for s in starts])
+        meta = sp.csr_matrix((0, X.shape[1]), dtype=X.dtype)
+        blocks = [
+            da.from_delayed(
+                part, shape=(min(chunk, X.shape[0] - s), X.shape[1]), dtype=X.dtype, meta=meta
+            )
+            for part, s in zip(parts, starts, strict=True)
+        ]
+        Xd = da.concatenate(blocks, axis=0)
+        dask_mu(Xd, W0, H0, beta=1.0, max_iter=1, tol=0)
+        rows = []
+        for name, solver, beta in SOLVERS:
+            if solver == "mu":
+                s = per_iteration(dask_mu, Xd, W0, H0, beta=beta, max_iter=iters, tol=0)
+            else:
+                s = per_iteration(dask_hals, Xd, W0, H0, max_iter=iters, tol=0)
+            worker_peak = client.run(
+                lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+            )
+            mem = f"{peak_rss_gib():.2f} + workers {sum(worker_peak.values()):.2f}"
+            rows.append([f"Dask, {n_workers} local workers", name, f"{s:.3f}", mem])
+            print(" | ".join(rows[-1]), flush=True)
+        return rows
+    finally:
+        client.close()
+        cluster.close()
+
+
+def sklearn_rows(X, W0, H0, iters, label):
+    from sklearn.decomposition import non_negative_factorization
+
+    rows = []
+    for name, solver, beta in (
+        ("MU-Frobenius", "mu", 2.0),
+        ("CD (Frobenius)", "cd", 2.0),
+        ("MU-KL", "mu", 1.0),
+    ):
+        start = time.perf_counter()
+        non_negative_factorization(
+            X, W=W0.copy(), H=H0.copy(), n_components=W0.shape[1], init="custom",
+            solver=solver, beta_loss=beta, max_iter=iters, tol=0,
+        )  # fmt: skip
+        s = (time.perf_counter() - start) / iters
+        rows.append([label, name, f"{s:.3f}", f"{peak_rss_gib():.2f}"])
+        print(" | ".join(rows[-1]), flush=True)
+    return rows
+
+
+def gpu_rows(X, W0, H0, iters, label):
+    try:
+        import torch
+    except ImportError:
+        return [[label, "-", "not run: torch is not installed", "-"]]
+    if not torch.cuda.is_available():
+        return [[label, "-", "not run: no CUDA device on this machine", "-"]]
+    from scnmf._core.torch_backend import torch_hals, torch_mu
+
+    rows = []
+    torch_mu(X, W0, H0, beta=1.0, max_iter=2, tol=0, device="cuda")
+    for name, solver, beta in SOLVERS:
+        torch.cuda.reset_peak_memory_stats()
+        if solver == "mu":
+            s = per_iteration(torch_mu, X, W0, H0, beta=beta, max_iter=iters, tol=0, device="cuda")
+        else:
+            s = per_iteration(torch_hals, X, W0, H0, max_iter=iters, tol=0, device="cuda")
+        gpu_mem = torch.cuda.max_memory_allocated() / 2**30
+        rows.append([label, name, f"{s:.4f}", f"GPU {gpu_mem:.2f}"])
+        print(" | ".join(rows[-1]), flush=True)
+    return rows
+
+
+def nmf_torch_rows(X, k, iters):
+    try:
+        import torch
+        from nmf import run_nmf
+    except ImportError:
+        return [["nmf-torch", "-", "not run: nmf-torch is not installed", "-"]]
+    if not torch.cuda.is_available():
+        return [["nmf-torch", "-", "not run: no CUDA device on this machine", "-"]]
+    dense = X.toarray()
+    rows = []
+    for name, algo, beta in (
+        ("MU-Frobenius", "mu", "frobenius"),
+        ("HALS", "hals", "frobenius"),
+        ("MU-KL", "mu", "kullback-leibler"),
+    ):
+        start = time.perf_counter()
+        run_nmf(
+            dense, n_components=k, init="nndsvdar", beta_loss=beta, algo=algo, mode="batch",
+            tol=0, max_iter=iters, use_gpu=True,
+        )  # fmt: skip
+        s = (time.perf_counter() - start) / iters
+        rows.append(["nmf-torch (GPU, dense)", name, f"{s:.4f}", "-"])
+    return rows
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--n-cells", type=int, default=1_000_000)
+    p.add_argument("--n-genes", type=int, default=2000)
+    p.add_argument("-k", "--n-components", type=int, default=30)
+    p.add_argument("--density", type=float, default=0.1)
+    p.add_argument("--iters", type=int, default=4)
+    p.add_argument("--subset", type=int, default=100_000, help="cells for the side-by-side rows")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--chunk", type=int, default=100_000, help="cells per dask chunk")
+    p.add_argument("--skip", nargs="*", default=[], choices=["cpu", "dask", "sklearn", "gpu"])
+    args = p.parse_args()
+
+    t0 = time.perf_counter()
+    adata = synthetic_counts(
+        args.n_cells, args.n_genes, n_programs=20, density=args.density, random_state=0
+    )
+    X = adata.X
+    del adata
+    X.data = np.log1p(X.data)
+    gen = time.perf_counter() - t0
+    k = args.n_components
+    t0 = time.perf_counter()
+    W0, H0 = initialize(X, k, "nndsvda", random_state=0)
+    init_s = time.perf_counter() - t0
+    print(f"machine: {machine()}")
+    print(
+        f"{X.shape[0]:,} cells × {X.shape[1]:,} genes, nnz {X.nnz:,} "
+        f"({X.nnz / (X.shape[0] * X.shape[1]):.1%}), k = {k}; generated in {gen:.0f} s, "
+        f"NNDSVDA in {init_s:.0f} s; {args.iters} iterations per solver (median of the last "
+        f"{max(args.iters - 1, 1)})",
+        flush=True,
+    )
+    rows = []
+    if "cpu" not in args.skip:
+        rows += cpu_rows(X, W0, H0, args.iters, f"scnmf CPU ({os.cpu_count()} cores), full")
+    if "dask" not in args.skip:
+        rows += dask_rows(X, W0, H0, args.iters, args.workers, args.chunk)
+    if "gpu" not in args.skip:
+        rows += gpu_rows(X, W0, H0, args.iters, "scnmf GPU, full")
+    sub = slice(0, min(args.subset, X.shape[0]))
+    Xs, Ws = X[sub], np.ascontiguousarray(W0[sub])
+    if "cpu" not in args.skip:
+        rows += cpu_rows(Xs, Ws, H0, args.iters, f"scnmf CPU, subset {Xs.shape[0]:,}")
+    if "sklearn" not in args.skip:
+        rows += sklearn_rows(Xs, Ws, H0, args.iters, f"scikit-learn, subset {Xs.shape[0]:,}")
+    if "gpu" not in args.skip:
+        rows += gpu_rows(Xs, Ws, H0, args.iters, f"scnmf GPU, subset {Xs.shape[0]:,}")
+        rows += nmf_torch_rows(Xs, k, args.iters)
+    print(markdown_table(["backend", "solver", "s / iteration", "peak memory GiB"], rows))
+
+
+if __name__ == "__main__":
+    main()
