@@ -10,9 +10,13 @@ from scanpy import logging as logg
 
 from .. import _constants as C
 from .._core._threads import single_threaded_blas
+from .._core.backend import is_dask
+from .._core.dask_worker import solve_on_worker
 from .._core.graph import knn_graph
 from .._core.init import INIT_NAMES, initialize
 from .._core.pnmf import graph_nmf
+from .._core.torch_backend import resolve_device
+from .._core.torch_pnmf import torch_graph_nmf
 from ._docs import doc_adata, doc_common, doc_matrix_selection, doc_params
 from ._persistence import representation
 from ._utils import (
@@ -46,6 +50,7 @@ def gnmf(
     max_iter: int = 1000,
     tol: float = 1e-3,
     init: Literal["nndsvd", "nndsvda", "nndsvdar", "random"] = "nndsvda",
+    device: str = "auto",
     layer: str | None = None,
     mask_var=DEFAULT,
     random_state: int | None = 0,
@@ -80,6 +85,13 @@ def gnmf(
         Stop when the objective changes by at most ``tol`` relative to the previous one.
     init
         Initialisation.
+    device
+        ``'cpu'`` (numpy/numba engine), ``'cuda'`` (PyTorch on a GPU; ``pip install
+        'scnmf[gpu]'``) or ``'auto'`` (a GPU when PyTorch sees one, else the CPU). Results
+        are stored exactly as on the CPU and agree with it up to float32 rounding. When the
+        matrix is a dask array, the fit runs as one task on one dask worker (the matrix is
+        assembled there and must fit its memory; it never passes through this process) and
+        ``device`` does not apply; the kNN graph is built in this process from ``use_rep``.
     {doc_matrix_selection}
     {doc_common}
 
@@ -111,6 +123,7 @@ def gnmf(
     tol = check_nonnegative(tol, "tol")
     check_choice(init, "init", tuple(i for i in INIT_NAMES if i != "custom"))
     random_state = check_random_state(random_state)
+    device = resolve_device(device)
     if not isinstance(key_added, str) or not key_added:
         raise ValueError("key_added must be a non-empty string.")
     mask = resolve_mask_var(adata, mask_var)
@@ -126,16 +139,20 @@ def gnmf(
         f"{X.shape[0]} cells × {X.shape[1]} genes"
     )
     A = knn_graph(rep, n_neighbors, weight=weight, random_state=random_state)
-    W0, H0 = initialize(X, k, init, random_state)
-    with progress_bar(max_iter, "GNMF") as bar, single_threaded_blas(X):
+    options = dict(
+        init=init, random_state=random_state, lambda_graph=lam, max_iter=max_iter, tol=tol
+    )
+    if is_dask(X):
+        device = "dask"
+        result = solve_on_worker(X, fit_gnmf, A, k, **options)
+    else:
+        with progress_bar(max_iter, "GNMF") as bar, single_threaded_blas(X):
 
-        def report(iteration: int, loss: float) -> None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+            def report(iteration: int, loss: float) -> None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
 
-        result = graph_nmf(
-            X, W0, H0, A=A, lambda_graph=lam, max_iter=max_iter, tol=tol, callback=report
-        )
+            result = fit_gnmf(X, A, k, device=device, callback=report, **options)
     params = {
         "n_components": k,
         "lambda_graph": lam,
@@ -149,6 +166,7 @@ def gnmf(
         "mask_var": mask_description(mask_var),
         "random_state": random_state,
         "n_genes_used": int(X.shape[1]),
+        "device": device,
     }
     target = prepare_target(adata, copy)
     target.obsm[C.obsm_key(key_added)] = result.W
@@ -168,3 +186,11 @@ def gnmf(
         ),
     )
     return target if copy else None
+
+
+def fit_gnmf(X, A, k: int, *, init: str, random_state, device: str = "cpu", **kwargs):
+    """Initialise and fit GNMF on an in-memory matrix (also the task a dask worker runs)."""
+    W0, H0 = initialize(X, k, init, random_state)
+    if device == "cpu":
+        return graph_nmf(X, W0, H0, A=A, **kwargs)
+    return torch_graph_nmf(X, W0, H0, A=A, device=device, **kwargs)

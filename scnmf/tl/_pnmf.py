@@ -10,8 +10,12 @@ from scanpy import logging as logg
 
 from .. import _constants as C
 from .._core._threads import single_threaded_blas
+from .._core.backend import is_dask
+from .._core.dask_worker import solve_on_worker
 from .._core.init import INIT_NAMES
 from .._core.pnmf import pnmf as _pnmf
+from .._core.torch_backend import resolve_device
+from .._core.torch_pnmf import torch_pnmf_backend
 from ._docs import doc_adata, doc_common, doc_matrix_selection, doc_params
 from ._persistence import cell_edges, run_persistence
 from ._utils import (
@@ -50,6 +54,7 @@ def pnmf(
     normalize: Literal["start", "iteration"] = "start",
     init: Literal["nndsvd", "nndsvda", "nndsvdar", "random"] = "nndsvda",
     reference_scale: int = 0,
+    device: str = "auto",
     layer: str | None = None,
     mask_var=DEFAULT,
     random_state: int | None = 0,
@@ -97,6 +102,12 @@ def pnmf(
         Initialisation of the chain.
     reference_scale
         Index (0 = finest) of the scale stored in ``obsm['X_pnmf']``.
+    device
+        ``'cpu'`` (numpy/numba engine), ``'cuda'`` (PyTorch on a GPU; ``pip install
+        'scnmf[gpu]'``) or ``'auto'`` (a GPU when PyTorch sees one, else the CPU). On a GPU,
+        ``X`` (CSR when sparse) and each scale's graph are copied to the device once per
+        call; results are stored as numpy arrays exactly as on the CPU and agree with it
+        up to float32 rounding. Ignored for dask arrays (see Notes).
     {doc_matrix_selection}
     {doc_common}
 
@@ -117,6 +128,20 @@ def pnmf(
     ``adata.uns[persistence_key]`` : :class:`dict`
         Only when it was missing: the persistence result used (see :func:`persistence`).
 
+    Notes
+    -----
+    When the matrix is a dask array (chunked along cells), the multi-scale solve (the
+    warm-start chain, every sweep and every scale's subproblem) runs as one task on one
+    dask worker: the row blocks are computed on the cluster and assembled on that worker,
+    so the matrix never passes through this process, but it must fit one worker's memory
+    (together with T cell factors). It is not split across workers: each scale's
+    subproblem needs the whole matrix at every inner iteration, and scales are coupled
+    (Gauss–Seidel), so they run one after another. Without a ``dask.distributed`` client
+    the blocks are computed and solved in this process. The cell graph and the scales
+    come from :func:`persistence` (computed from ``use_rep``, see there) and are small;
+    the factors come back to this process. ``device`` does not apply to dask arrays
+    (``params['device']`` is then ``'dask'``).
+
     Examples
     --------
     >>> import scnmf as snmf
@@ -136,6 +161,7 @@ def pnmf(
     check_choice(normalize, "normalize", NORMALIZE)
     check_choice(init, "init", tuple(i for i in INIT_NAMES if i != "custom"))
     random_state = check_random_state(random_state)
+    device = resolve_device(device)
     for name, key in (("key_added", key_added), ("persistence_key", persistence_key)):
         if not isinstance(key, str) or not key:
             raise ValueError(f"{name} must be a non-empty string.")
@@ -173,28 +199,23 @@ def pnmf(
         f"computing persistent NMF (k={k}, T={T} scales, λ=({lam1:g}, {lam2:g}, {lam3:g})) on "
         f"{X.shape[0]} cells × {X.shape[1]} genes"
     )
-    with progress_bar(T * (n_sweeps + 1), "pNMF (scale fits)") as bar, single_threaded_blas(X):
-
-        def report(stage: int, t: int, res) -> None:
-            bar.update(1)
-            bar.set_postfix(sweep=stage, scale=t, refresh=False)
-
-        result = _pnmf(
-            X,
-            edges,
-            scales,
-            k,
-            lambda_graph=lam1,
-            lambda_scale=lam2,
-            lambda_anchor=lam3,
-            n_sweeps=n_sweeps,
-            max_inner_iter=max_inner_iter,
-            inner_tol=inner_tol,
-            init=init,
-            normalize=normalize,
-            random_state=random_state,
-            callback=report,
-        )
+    options = dict(
+        lambda_graph=lam1,
+        lambda_scale=lam2,
+        lambda_anchor=lam3,
+        n_sweeps=n_sweeps,
+        max_inner_iter=max_inner_iter,
+        inner_tol=inner_tol,
+        init=init,
+        normalize=normalize,
+        random_state=random_state,
+    )
+    if is_dask(X):
+        device = "dask"
+        logg.info("    solving on one dask worker (the matrix must fit its memory)")
+        result = solve_on_worker(X, _pnmf, edges, scales, k, **options)
+    else:
+        result = _solve_in_memory(X, edges, scales, k, device, options)
 
     params = {
         "n_components": k,
@@ -211,6 +232,7 @@ def pnmf(
         "mask_var": mask_description(mask_var),
         "random_state": random_state,
         "n_genes_used": int(X.shape[1]),
+        "device": device,
     }
     embeddings = np.ascontiguousarray(result.W.transpose(1, 0, 2))  # n × T × k
     loadings = expand_loadings(result.H.transpose(2, 0, 1), mask, adata.n_vars)  # m × T × k
@@ -239,3 +261,18 @@ def pnmf(
         ),
     )
     return target if copy else None
+
+
+def _solve_in_memory(X, edges, scales, k: int, device: str, options: dict):
+    """Run pNMF in memory (numpy engine or a torch device), one progress tick per scale fit."""
+    n_fits = len(scales) * (options["n_sweeps"] + 1)
+    with progress_bar(n_fits, "pNMF (scale fits)") as bar, single_threaded_blas(X):
+
+        def report(stage: int, t: int, res) -> None:
+            bar.update(1)
+            bar.set_postfix(sweep=stage, scale=t, refresh=False)
+
+        if device != "cpu":
+            subproblem, objective = torch_pnmf_backend(X, device)
+            options = dict(options, subproblem=subproblem, objective=objective)
+        return _pnmf(X, edges, scales, k, callback=report, **options)
