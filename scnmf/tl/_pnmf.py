@@ -14,6 +14,7 @@ from .._core.backend import is_dask
 from .._core.dask_worker import solve_on_worker
 from .._core.init import INIT_NAMES
 from .._core.pnmf import pnmf as _pnmf
+from .._core.scale_choice import neighbour_stability, scale_clusterings
 from .._core.torch_backend import resolve_device
 from .._core.torch_pnmf import torch_pnmf_backend
 from ._docs import doc_adata, doc_common, doc_matrix_selection, doc_params
@@ -53,7 +54,8 @@ def pnmf(
     inner_tol: float = 1e-3,
     normalize: Literal["start", "iteration"] = "start",
     init: Literal["nndsvd", "nndsvda", "nndsvdar", "random"] = "nndsvda",
-    reference_scale: int = 0,
+    reference_scale: int | Literal["finest", "stable"] = 0,
+    n_clusters: int | None = None,
     device: str = "auto",
     layer: str | None = None,
     mask_var=DEFAULT,
@@ -101,7 +103,13 @@ def pnmf(
     init
         Initialisation of the chain.
     reference_scale
-        Index (0 = finest) of the scale stored in ``obsm['X_pnmf']``.
+        The scale stored in ``obsm['X_pnmf']``: an index (0 = finest, the reference's
+        choice), ``'finest'``, or ``'stable'`` — the label-free rule: KMeans
+        (``n_clusters``) on every scale's embedding, and the scale (coarsest excluded) whose
+        clustering agrees best (mean ARI) with those of its two neighbouring scales, i.e.
+        the middle of the widest plateau of the multi-scale structure.
+    n_clusters
+        Clusters per scale for ``reference_scale='stable'`` (default ``n_components``).
     device
         ``'cpu'`` (numpy/numba engine), ``'cuda'`` (PyTorch on a GPU; ``pip install
         'scnmf[gpu]'``) or ``'auto'`` (a GPU when PyTorch sees one, else the CPU). On a GPU,
@@ -124,7 +132,8 @@ def pnmf(
     ``adata.uns['pnmf' | key_added]`` : :class:`dict`
         ``scales`` (T,), ``n_components`` (β0 per scale), ``reference_scale``, ``loss``
         (total objective after the chain and after each sweep), ``n_inner_iter``
-        ((n_sweeps + 1) × T) and ``params``.
+        ((n_sweeps + 1) × T), ``params``, and with ``reference_scale='stable'`` the
+        ``scale_stability`` (T,) the choice was made from.
     ``adata.uns[persistence_key]`` : :class:`dict`
         Only when it was missing: the persistence result used (see :func:`persistence`).
 
@@ -191,9 +200,14 @@ def pnmf(
         new_persistence = record
     scales = np.asarray(record["scales"], dtype=np.float64)
     T = scales.size
-    reference_scale = check_positive_int(reference_scale, "reference_scale", minimum=0)
-    if reference_scale >= T:
-        raise ValueError(f"reference_scale={reference_scale} but there are only {T} scales.")
+    if reference_scale == "finest":
+        reference_scale = 0
+    if reference_scale != "stable":
+        reference_scale = check_positive_int(reference_scale, "reference_scale", minimum=0)
+        if reference_scale >= T:
+            raise ValueError(f"reference_scale={reference_scale} but there are only {T} scales.")
+    if n_clusters is not None:
+        n_clusters = check_positive_int(n_clusters, "n_clusters", minimum=2)
 
     start = logg.info(
         f"computing persistent NMF (k={k}, T={T} scales, λ=({lam1:g}, {lam2:g}, {lam3:g})) on "
@@ -235,6 +249,14 @@ def pnmf(
         "device": device,
     }
     embeddings = np.ascontiguousarray(result.W.transpose(1, 0, 2))  # n × T × k
+    stability = None
+    if reference_scale == "stable":
+        n_clusters = n_clusters or k
+        stability = neighbour_stability(scale_clusterings(embeddings, n_clusters, random_state))
+        candidates = stability[:-1] if T > 1 else stability
+        reference_scale = int(np.argmax(candidates))
+        params["n_clusters"] = n_clusters
+        logg.info(f"    most stable scale: t={reference_scale + 1} of {T}")
     loadings = expand_loadings(result.H.transpose(2, 0, 1), mask, adata.n_vars)  # m × T × k
     target = prepare_target(adata, copy)
     if new_persistence is not None:
@@ -250,6 +272,8 @@ def pnmf(
         "n_inner_iter": result.n_inner_iter,
         "params": h5ad_safe(params),
     }
+    if stability is not None:
+        target.uns[key_added]["scale_stability"] = stability
     logg.info(
         f"    finished: {int(result.n_inner_iter.sum())} inner iterations, "
         f"final objective {result.loss[-1]:.6g}",

@@ -153,3 +153,34 @@ def test_no_representation_raises(circles):
     with pytest.raises(ValueError, match="representation"):
         snmf.tl.persistence(empty)
     assert "persistence" not in empty.uns
+
+
+def test_reference_scale_stable_is_label_free_and_stored(tmp_path):
+    import anndata as ad
+
+    adata = snmf.datasets.concentric_circles()
+    snmf.tl.persistence(adata, use_rep="X", n_scales=6)
+    snmf.tl.pnmf(adata, 3, n_sweeps=2, max_inner_iter=50, reference_scale="stable", n_clusters=4)
+    rec = adata.uns["pnmf"]
+    T = rec["scales"].size
+    stability = rec["scale_stability"]
+    assert stability.shape == (T,)
+    assert np.all((stability >= -1) & (stability <= 1))
+    t = int(rec["reference_scale"])
+    assert t == int(np.argmax(stability[:-1]))
+    np.testing.assert_array_equal(adata.obsm["X_pnmf"], adata.obsm["X_pnmf_scales"][:, t])
+    assert rec["params"]["n_clusters"] == 4
+    adata.write_h5ad(tmp_path / "a.h5ad")
+    back = ad.read_h5ad(tmp_path / "a.h5ad")
+    np.testing.assert_array_equal(back.uns["pnmf"]["scale_stability"], stability)
+
+
+@pytest.mark.parametrize("bad", ["middle", -1, 2.5])
+def test_reference_scale_rejects_unknown_values(bad):
+    adata = snmf.datasets.concentric_circles()
+    snmf.tl.persistence(adata, use_rep="X", n_scales=4)
+    before = adata.copy()
+    with pytest.raises((ValueError, TypeError)):
+        snmf.tl.pnmf(adata, 2, n_sweeps=1, max_inner_iter=5, reference_scale=bad)
+    assert set(adata.obsm) == set(before.obsm)
+    assert set(adata.uns) == set(before.uns)
