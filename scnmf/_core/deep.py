@@ -21,6 +21,10 @@ Layer-centric objective, minimised by block majorisation–minimisation::
 Layer 1 is evaluated with the engine's sparse-aware β-MU terms (``WH`` only at the nonzeros
 for KL; the sum over zeros in closed form), on ``X.T`` (cells × genes, the engine's
 orientation); sparse ``X`` is never densified. Deeper layers are small dense matrices.
+
+Layer 1 (the data term and ``H_1``) lives behind a backend of :mod:`.deep_backends`:
+numpy/numba in host memory, torch on a device (:mod:`.torch_deep`) or dask map/reduce over
+cell blocks (:mod:`.dask_deep`). The deeper layers and every ``W_ℓ`` update run in numpy.
 """
 
 from __future__ import annotations
@@ -30,10 +34,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-import scipy.sparse as sp
 
 from ._result import has_converged
-from .beta import beta_divergence
+from .deep_backends import HostFactor, make_layer1
+from .deep_backends import data_mean as _mean
 from .deep_updates import (
     FLOOR,
     SUPPORTED_BETAS,
@@ -42,10 +46,7 @@ from .deep_updates import (
     logdet,
     minvol_admm_w_update,
     mu_step,
-    row_simplex_step,
 )
-from .mu import make_ops
-from .mu import mu as mu_solver
 
 #: ``callback(phase, step, value)``; ``phase`` is ``'init'`` (layer-1 iterations of the
 #: multilayer initialisation, value = layer-1 error), ``'sweep'`` (value = objective) or
@@ -133,47 +134,6 @@ class DeepNMFResult:
 # --------------------------------------------------------------------------------------
 # Evaluation of the β-MU terms of one layer
 # --------------------------------------------------------------------------------------
-class _DataTerms:
-    """Layer 1: ``X`` genes × cells, evaluated by the engine on ``X.T`` (cells × genes).
-
-    The engine factorises ``Xc ≈ A B`` with ``A = H_1ᵀ`` (cells × r) and ``B = W_1ᵀ``; its
-    "W-side" terms are our H-side terms transposed, and vice versa.
-    """
-
-    def __init__(self, X, beta: float):
-        Xc = X.T
-        if sp.issparse(Xc):
-            Xc = sp.csr_matrix(Xc)
-        self.Xc = Xc
-        self.beta = beta
-        self.ops = make_ops(Xc, beta)
-
-    def h_terms(self, W: np.ndarray, H: np.ndarray):
-        """(C, D, error at (W, H)) for the update of ``H``."""
-        num, den, loss = self.ops.w_terms(H.T, W.T)
-        return _f64(num).T, _f64_den(den).T, float(loss)
-
-    def w_terms(self, W: np.ndarray, H: np.ndarray):
-        """(C, D) for the update of ``W``."""
-        num, den = self.ops.h_terms(H.T, W.T)
-        return _f64(num).T, _f64_den(den).T
-
-    def error(self, W: np.ndarray, H: np.ndarray) -> float:
-        """D_β(X | WH)."""
-        return float(beta_divergence(self.Xc, H.T, W.T, self.beta))
-
-
-def _f64(a) -> np.ndarray:
-    return np.asarray(a, dtype=np.float64)
-
-
-def _f64_den(a) -> np.ndarray:
-    a = np.asarray(a)
-    if a.ndim == 2 and a.strides[0] == 0:  # a broadcast row: keep it a cheap view
-        return np.broadcast_to(a[0].astype(np.float64), a.shape)
-    return np.asarray(a, dtype=np.float64)
-
-
 class _DenseTerms:
     """Deeper layers: ``Y = W_{ℓ−1}`` genes × r_{ℓ−1}, dense float64, no floors needed."""
 
@@ -220,8 +180,16 @@ def _dense_beta(Y: np.ndarray, Q: np.ndarray, beta: float) -> float:
     )
 
 
-def _terms(Y, beta: float, layer: int):
-    return _DataTerms(Y, beta) if layer == 0 else _DenseTerms(Y, beta)
+class _DenseLayer(HostFactor):
+    """A layer ℓ ≥ 2: data ``W_{ℓ−1}`` and factor ``H_ℓ``, small dense float64 arrays."""
+
+    def __init__(self, Y: np.ndarray, H: np.ndarray, beta: float):
+        super().__init__(beta, H)
+        self.terms = _DenseTerms(Y, beta)
+
+    def set_data(self, Y: np.ndarray) -> None:
+        """The previous layer's programs changed: ``Y = W_{ℓ−1}``."""
+        self.terms = _DenseTerms(Y, self.beta)
 
 
 # --------------------------------------------------------------------------------------
@@ -232,11 +200,6 @@ def _random_start(rng: np.random.Generator, shape_w, shape_h, mean: float):
     k = shape_w[1]
     scale = np.sqrt(max(mean, FLOOR) / (0.25 * k))
     return scale * rng.random(shape_w), scale * rng.random(shape_h)
-
-
-def _mean(Y) -> float:
-    total = float(Y.sum(dtype=np.float64)) if sp.issparse(Y) else float(np.sum(Y, dtype=np.float64))
-    return total / (Y.shape[0] * Y.shape[1])
 
 
 def _dense_mu(Y: np.ndarray, W: np.ndarray, H: np.ndarray, beta: float, n_iter: int):
@@ -263,24 +226,19 @@ def _layer_rngs(random_state: int | None, n_layers: int) -> list[np.random.Gener
     return [np.random.default_rng(s) for s in np.random.SeedSequence(random_state).spawn(n_layers)]
 
 
-def _layer1_mu(X, A, B, beta, n_iter, callback, phase):
-    """Engine β-MU on ``X.T`` (cells × genes); returns the raw engine state (A, B)."""
-    Xc = X.T
-    if sp.issparse(Xc):
-        Xc = sp.csr_matrix(Xc)
-    if n_iter == 0:
-        return A, B
-
-    def report(iteration: int, loss: float) -> None:
-        if callback is not None:
-            callback(phase, iteration, loss)
-
-    res = mu_solver(Xc, A, B, beta=beta, max_iter=n_iter, tol=0.0, callback=report)
-    return res.W, res.H
+def _normalise_layer1(W: np.ndarray, layer1, how: Literal["rows", "columns"]) -> np.ndarray:
+    """:func:`_normalise` with ``H_1`` held by its backend; returns the new ``W_1``."""
+    if how == "rows":
+        s = layer1.row_sums()
+        layer1.scale_rows(s, divide=True)
+        return W * s[None, :]
+    s = W.sum(axis=0)
+    layer1.scale_rows(s, divide=False)
+    return W / s[None, :]
 
 
 def _multilayer(
-    X,
+    layer1,
     ranks: tuple[int, ...],
     beta: float,
     n_iter: int,
@@ -288,26 +246,24 @@ def _multilayer(
     normalize: Literal["rows", "columns"],
     callback: DeepCallback | None,
     phase: str = "init",
-    layer1_state=None,
 ):
-    """Multilayer β-NMF; also returns the raw layer-1 engine state for continuation."""
+    """Multilayer β-NMF with layer 1 on its backend (see :mod:`.deep_backends`).
+
+    Returns ``W`` and ``H`` per layer and the per-layer errors. ``H[0]`` is ``None``: the
+    layer-1 activities stay on the backend, which also keeps the raw engine state so the
+    baseline can continue the layer-1 run.
+    """
     rngs = _layer_rngs(random_state, len(ranks))
-    n_genes, n_cells = X.shape
-    if layer1_state is None:
-        W0, H0 = _random_start(rngs[0], (n_genes, ranks[0]), (ranks[0], n_cells), _mean(X))
-        dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
-        A, B = H0.T.astype(dtype), W0.T.astype(dtype)
-    else:
-        A, B = layer1_state
-    A, B = _layer1_mu(X, A, B, beta, n_iter, callback, phase)
-    state = (A, B)
-    W1 = np.maximum(np.asarray(B, dtype=np.float64).T, FLOOR)
-    H1 = np.maximum(np.asarray(A, dtype=np.float64).T, FLOOR)
-    W, H = [], []
-    W1, H1 = _normalise(W1, H1, normalize)
-    W.append(W1)
-    H.append(H1)
-    errors = [_DataTerms(X, beta).error(W1, H1)]
+    n_genes, n_cells = layer1.shape
+    W0, H0 = _random_start(rngs[0], (n_genes, ranks[0]), (ranks[0], n_cells), layer1.mean())
+    dtype = layer1.dtype
+    layer1.start_engine(H0.T.astype(dtype), W0.T.astype(dtype))
+    layer1.run_engine(n_iter, callback, phase)
+    W1 = layer1.engine_programs()
+    layer1.activities_from_engine()
+    W1 = _normalise_layer1(W1, layer1, normalize)
+    W, H = [W1], [None]
+    errors = [layer1.error(W1)]
     for layer in range(1, len(ranks)):
         Y = W[-1]
         Wl, Hl = _random_start(
@@ -318,7 +274,7 @@ def _multilayer(
         W.append(Wl)
         H.append(Hl)
         errors.append(_dense_beta(Y, Wl @ Hl, beta))
-    return W, H, np.asarray(errors), state
+    return W, H, np.asarray(errors)
 
 
 def multilayer_nmf(
@@ -329,6 +285,7 @@ def multilayer_nmf(
     n_iter: int = 500,
     random_state: int | None = 0,
     normalize: Literal["rows", "columns"] = "rows",
+    device: str | None = None,
 ) -> MultilayerResult:
     """Multilayer β-NMF: factorise ``X``, then ``W_1``, then ``W_2``… one layer at a time.
 
@@ -348,6 +305,9 @@ def multilayer_nmf(
     normalize
         ``'rows'``: rescale so rows of each ``H_ℓ`` sum to one; ``'columns'``: columns of each
         ``W_ℓ`` sum to one. Neither changes the products ``W_ℓ H_ℓ``.
+    device
+        Where layer 1 runs: ``None`` (numpy/numba; dask arrays run on dask) or a torch
+        device name (see :func:`deep_nmf`).
 
     Returns
     -------
@@ -356,7 +316,14 @@ def multilayer_nmf(
     """
     ranks = _check_ranks(ranks, X.shape)
     X = _as_float(X)
-    W, H, errors, _ = _multilayer(X, ranks, float(beta), n_iter, random_state, normalize, None)
+    layer1 = make_layer1(X, float(beta), device)
+    try:
+        W, H, errors = _multilayer(
+            layer1, ranks, float(beta), n_iter, random_state, normalize, None
+        )
+        H[0] = layer1.fetch()
+    finally:
+        layer1.close()
     return MultilayerResult(W=W, H=H, errors=errors)
 
 
@@ -401,6 +368,7 @@ def deep_nmf(
     baseline: bool = False,
     monitor_blocks: bool = False,
     callback: DeepCallback | None = None,
+    device: str | None = None,
 ) -> DeepNMFResult:
     """Deep β-NMF (Algorithm 1) or minimum-volume deep KL-NMF (Algorithm 2).
 
@@ -409,7 +377,9 @@ def deep_nmf(
     X
         Nonnegative data, **genes × cells** (paper orientation). Sparse input stays sparse:
         layer 1 is evaluated on ``X.T`` with the engine's kernels (for β = 1, ``WH`` only at
-        the nonzeros and Σ_ij (WH)_ij = (Σ_i W_i·)(Σ_j H_·j) for the zeros).
+        the nonzeros and Σ_ij (WH)_ij = (Σ_i W_i·)(Σ_j H_·j) for the zeros). A dask array
+        (cells chunked, all genes in one chunk, numpy or scipy.sparse chunks) runs layer 1
+        as map/reduce over its cell blocks (:mod:`.dask_deep`).
     ranks
         Strictly decreasing ranks (r_1, …, r_L), r_1 ≤ min(X.shape).
     beta
@@ -445,6 +415,12 @@ def deep_nmf(
         ``X`` per layer-1 block).
     callback
         See :data:`DeepCallback`.
+    device
+        ``None`` (default): layer 1 in host memory with the numpy/numba engine. A torch
+        device name (``'cpu'``, ``'cuda'``, ``'cuda:1'``): ``X`` goes to that device once
+        (CSR when sparse) and layer 1's terms and ``H_1`` updates run there
+        (:mod:`.torch_deep`). Ignored for dask arrays. Deeper layers (small genes × r
+        matrices) and the ``W_1`` update always run in numpy on the host.
 
     Returns
     -------
@@ -458,13 +434,61 @@ def deep_nmf(
         raise ValueError(f"min_volume=True is implemented for β = 1 only, got β = {beta:g}.")
     ranks = _check_ranks(ranks, X.shape)
     X = _as_float(X)
+    layer1 = make_layer1(X, beta, device)
+    try:
+        return _deep_fit(
+            layer1,
+            ranks,
+            beta=beta,
+            min_volume=min_volume,
+            alpha=alpha,
+            delta=delta,
+            n_init_iter=n_init_iter,
+            max_iter=max_iter,
+            tol=tol,
+            random_state=random_state,
+            rho=rho,
+            admm_max_iter=admm_max_iter,
+            admm_tol=admm_tol,
+            accelerate=accelerate,
+            alpha_calibration=alpha_calibration,
+            baseline=baseline,
+            monitor_blocks=monitor_blocks,
+            callback=callback,
+        )
+    finally:
+        layer1.close()
+
+
+def _deep_fit(
+    layer1,
+    ranks: tuple[int, ...],
+    *,
+    beta: float,
+    min_volume: bool,
+    alpha: float,
+    delta: float,
+    n_init_iter: int,
+    max_iter: int,
+    tol: float,
+    random_state: int | None,
+    rho: float,
+    admm_max_iter: int,
+    admm_tol: float,
+    accelerate: bool,
+    alpha_calibration: str,
+    baseline: bool,
+    monitor_blocks: bool,
+    callback: DeepCallback | None,
+) -> DeepNMFResult:
+    """The body of :func:`deep_nmf`, with layer 1 on its backend (validated arguments)."""
     L = len(ranks)
     normalize = "columns" if min_volume else "rows"
 
-    W, H, init_errors, layer1_state = _multilayer(
-        X, ranks, beta, n_init_iter, random_state, normalize, callback
+    W, H, init_errors = _multilayer(
+        layer1, ranks, beta, n_init_iter, random_state, normalize, callback
     )
-    terms = [_DataTerms(X, beta)] + [_DenseTerms(W[i], beta) for i in range(L - 1)]
+    layers = [layer1] + [_DenseLayer(W[i], H[i + 1], beta) for i in range(L - 1)]
     lambdas = 1.0 / np.maximum(init_errors, np.finfo(float).tiny)
     alphas = np.zeros(L)
     if min_volume:
@@ -485,7 +509,7 @@ def deep_nmf(
         if not monitor_blocks:
             return
         for i in changed:
-            errors[i] = terms[i].error(W[i], H[i])
+            errors[i] = layers[i].error(W[i])
             if min_volume:
                 logdets[i] = logdet(W[i], delta)
         block_loss.append(objective())
@@ -499,7 +523,8 @@ def deep_nmf(
     n_iter = 0
     for sweep in range(max_iter + 1):
         for i in range(L):
-            C, D, err = terms[i].h_terms(W[i], H[i])
+            layer = layers[i]
+            err = layer.h_terms(W[i])
             if i == 0 and sweep > 0:
                 # Layer 1's error at the end of the previous sweep comes free with this pass.
                 errors[0] = err
@@ -515,15 +540,12 @@ def deep_nmf(
             if sweep == max_iter:
                 break
             last = i == L - 1
-            if min_volume or last:
-                H[i] = mu_step(H[i], C, D)
-            else:
-                H[i] = row_simplex_step(H[i], C, D, beta)
+            layer.h_update("mu" if min_volume or last else "simplex")
             after_block((i,))
 
-            C, D = terms[i].w_terms(W[i], H[i])
+            C, D = layer.w_terms(W[i])
             if min_volume:
-                h = H[i].sum(axis=1)
+                h = layer.row_sums()
                 if last:
                     major = MinVolMajoriser(W[i], C, h, alphas[i] / lambdas[i], delta)
                     new = major.solve()
@@ -536,7 +558,7 @@ def deep_nmf(
                         W[i],
                         C,
                         h,
-                        W[i + 1] @ H[i + 1],
+                        W[i + 1] @ layers[i + 1].H,
                         lam_l=lambdas[i],
                         lam_next=lambdas[i + 1],
                         alpha=alphas[i],
@@ -551,22 +573,26 @@ def deep_nmf(
                 logdets[i] = logdet(W[i], delta)
             elif last:
                 W[i] = mu_step(W[i], C, D)
-                W[i], H[i] = _normalise(W[i], H[i], "rows")
+                if i == 0:
+                    W[i] = _normalise_layer1(W[i], layer, "rows")
+                else:
+                    W[i], layer.H = _normalise(W[i], layer.H, "rows")
             else:
                 W[i] = coupled_w_update(
-                    W[i], C, D, W[i + 1] @ H[i + 1], lambdas[i + 1] / lambdas[i], beta
+                    W[i], C, D, W[i + 1] @ layers[i + 1].H, lambdas[i + 1] / lambdas[i], beta
                 )
             if i + 1 < L:
-                terms[i + 1] = _DenseTerms(W[i], beta)
+                layers[i + 1].set_data(W[i])
             after_block((i, i + 1) if i + 1 < L else (i,))
             if i > 0:
-                errors[i] = terms[i].error(W[i], H[i])
+                errors[i] = layer.error(W[i])
             if i + 1 < L:
-                errors[i + 1] = terms[i + 1].error(W[i + 1], H[i + 1])
+                errors[i + 1] = layers[i + 1].error(W[i + 1])
         else:
             continue
         break
 
+    H = [layer.fetch() for layer in layers]
     final_errors = errors.copy()
     extra: dict[str, np.ndarray] = {}
     if min_volume:
@@ -577,7 +603,7 @@ def deep_nmf(
     multilayer = None
     if baseline:
         multilayer = _baseline(
-            X, ranks, beta, n_init_iter, max_iter, random_state, normalize, layer1_state, callback
+            layer1, ranks, beta, n_init_iter, max_iter, random_state, normalize, callback
         )
     return DeepNMFResult(
         W=W,
@@ -597,21 +623,22 @@ def deep_nmf(
     )
 
 
-def _baseline(X, ranks, beta, n_init_iter, max_iter, random_state, normalize, state, callback):
+def _baseline(layer1, ranks, beta, n_init_iter, max_iter, random_state, normalize, callback):
     """Multilayer errors with ``n_init_iter + max_iter`` iterations per layer.
 
-    Layer 1 continues the initialisation's engine run (MU is invariant to the rescaling done
-    in between, so this equals a fresh run of the full length); deeper layers restart from
-    the same per-layer random draws on the baseline's own W_{ℓ−1}.
+    Layer 1 continues the initialisation's engine run, kept by ``layer1`` (MU is invariant
+    to the rescaling done in between, so this equals a fresh run of the full length); deeper
+    layers restart from the same per-layer random draws on the baseline's own W_{ℓ−1}.
+    Overwrites ``layer1``'s activities (the deep fit's have been fetched before).
     """
     rngs = _layer_rngs(random_state, len(ranks))
-    A, B = _layer1_mu(X, state[0], state[1], beta, max_iter, callback, "baseline")
-    W1 = np.maximum(np.asarray(B, dtype=np.float64).T, FLOOR)
-    H1 = np.maximum(np.asarray(A, dtype=np.float64).T, FLOOR)
-    errors = [_DataTerms(X, beta).error(W1, H1)]
-    W1, H1 = _normalise(W1, H1, normalize)
+    layer1.run_engine(max_iter, callback, "baseline")
+    W1 = layer1.engine_programs()
+    layer1.activities_from_engine()
+    errors = [layer1.error(W1)]
+    W1, H1 = _normalise(W1, layer1.fetch(), normalize)
     W, H = [W1], [H1]
-    n_genes = X.shape[0]
+    n_genes = layer1.shape[0]
     for layer in range(1, len(ranks)):
         Y = W[-1]
         Wl, Hl = _random_start(

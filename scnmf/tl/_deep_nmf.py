@@ -12,8 +12,10 @@ from scanpy import logging as logg
 
 from .. import _constants as C
 from .._core._threads import single_threaded_blas
+from .._core.backend import is_dask
 from .._core.deep import deep_nmf as _deep_nmf
 from .._core.deep_updates import SUPPORTED_BETAS
+from .._core.torch_backend import resolve_device
 from ._docs import doc_adata, doc_common, doc_matrix_selection, doc_params
 from ._utils import (
     DEFAULT,
@@ -74,6 +76,7 @@ def deep_nmf(
     max_iter: int = 500,
     tol: float = 1e-6,
     multilayer_baseline: bool = True,
+    device: str = "auto",
     layer: str | None = None,
     mask_var=DEFAULT,
     random_state: int | None = 0,
@@ -89,7 +92,8 @@ def deep_nmf(
     into which layer-ℓ program. Rows of every ``H_ℓ`` sum to one (Algorithm 1) or, with
     ``min_volume=True``, columns of every ``W_ℓ`` do and a volume penalty
     α_ℓ log det(W_ℓᵀW_ℓ + δI) sharpens the programs (Algorithm 2). λ_ℓ (and α_ℓ) are
-    calibrated on a multilayer initialisation. Sparse input stays sparse.
+    calibrated on a multilayer initialisation. Sparse input stays sparse; layer 1 can run
+    on a GPU (``device``) or, for a dask-backed matrix, as map/reduce on a dask cluster.
 
     Parameters
     ----------
@@ -114,6 +118,10 @@ def deep_nmf(
         Also fit a plain multilayer β-NMF with ``n_init_iter + max_iter`` iterations per layer
         from the same random starts and store its per-layer errors (costs about
         ``max_iter`` extra layer-1 iterations).
+    device
+        Where layer 1 runs: ``'cpu'`` (numba engine), ``'cuda'`` (PyTorch on a GPU;
+        ``pip install 'scnmf[gpu]'``) or ``'auto'`` (a GPU when PyTorch sees one). A dask
+        matrix always runs on its cluster. See Notes.
     {doc_matrix_selection}
     {doc_common}
 
@@ -136,6 +144,31 @@ def deep_nmf(
         only with ``multilayer_baseline=True``); ``loss`` (objective after the initialisation
         and each sweep); ``layer_loss`` (n_sweeps + 1 × L); ``lambdas``; ``alphas``;
         ``n_iter``; ``converged``.
+
+    Notes
+    -----
+    Only layer 1 touches the data (cells × genes, large and usually sparse); the deeper
+    layers factorise the small genes × r_(ℓ−1) programs of the layer above. What runs where:
+
+    * ``device='cpu'``: everything in host memory; layer 1 with the engine's numba kernels
+      (``WH`` only at the nonzeros of sparse data for KL).
+    * ``device='cuda'``: the data go to the GPU once (CSR when sparse; for KL ``WH`` is
+      evaluated only at the nonzeros with ``torch.sparse.sampled_addmm``). The layer-1
+      multilayer initialisation and baseline runs, the layer-1 β-MU terms and the updates of
+      the cell activities ``H_1`` run on the GPU, where ``H_1`` stays. The update of the
+      layer-1 programs ``W_1`` (Wright omega / ADMM, genes × r_1) and every deeper layer run
+      in numpy on the host: only gene-sized arrays cross the bus each sweep.
+    * dask-backed matrix (cells chunked, all genes in one chunk, dense or CSR chunks): the
+      layer-1 work is a map/reduce over the cell blocks, on the active
+      ``dask.distributed`` client or else the local scheduler. Each block updates its own
+      cells' activities (and, in the multilayer initialisation, its rows of the cell
+      factor); the ``W_1`` update is computed on the driver from the ratios summed over the
+      blocks; deeper layers run on the driver. ``H_1`` stays with the blocks on the
+      workers until the end, when the activities are gathered to be stored.
+
+    All three give the same result within floating-point tolerance, stored identically
+    (numpy arrays in the data's dtype); ``uns[key_added]['params']['device']`` records
+    ``'cpu'``, ``'cuda'`` or ``'dask'``.
 
     Examples
     --------
@@ -161,6 +194,7 @@ def deep_nmf(
     delta = check_nonnegative(delta, "delta")
     if delta == 0:
         raise ValueError("delta must be > 0 (it keeps log det(WᵀW + δI) finite).")
+    device = resolve_device(device)
     n_init_iter = check_positive_int(n_init_iter, "n_init_iter", minimum=1)
     max_iter = check_positive_int(max_iter, "max_iter", minimum=0)
     tol = check_nonnegative(tol, "tol")
@@ -172,10 +206,14 @@ def deep_nmf(
     guard_memory(adata, layer, mask, first_rank, copies=2, what="deep NMF")
     X = get_matrix(adata, layer, mask)
     ranks = _check_ranks(ranks, X.shape)
+    if is_dask(X):
+        device = "dask"
+    # The core runs layer 1 on torch for any device name, and on numba for None.
+    core_device = None if device in ("cpu", "dask") else device
 
     start = logg.info(
         f"computing deep NMF (ranks={ranks}, β={beta:g}, min_volume={min_volume}) on "
-        f"{X.shape[0]} cells × {X.shape[1]} genes"
+        f"{X.shape[0]} cells × {X.shape[1]} genes (device: {device})"
     )
     total = n_init_iter + max_iter + (max_iter if multilayer_baseline else 0)
     with progress_bar(total, "deep NMF") as bar, single_threaded_blas(X):
@@ -200,9 +238,10 @@ def deep_nmf(
             random_state=random_state,
             baseline=multilayer_baseline,
             callback=report,
+            device=core_device,
         )
 
-    dtype = X.dtype
+    dtype = np.dtype(X.dtype)
     L = len(ranks)
     target = prepare_target(adata, copy)
     errors = {UNS_DEEP: np.asarray(result.errors, dtype=np.float64)}
@@ -222,6 +261,7 @@ def deep_nmf(
         "mask_var": mask_description(mask_var),
         "random_state": random_state,
         "n_genes_used": int(X.shape[1]),
+        "device": device,
     }
     obsm, varm, obs = {}, {}, {}
     for ell in range(1, L + 1):
