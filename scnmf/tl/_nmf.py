@@ -158,6 +158,9 @@ def nmf(
     guard_memory(adata, layer, mask, n_components)
     X = get_matrix(adata, layer, mask, allow_zeros=beta > 0)
     k = check_rank(n_components, X.shape)
+    if solver == "agd" and is_dask(X):
+        # Checked before the warm start so no distributed work is wasted.
+        raise ValueError("solver='agd' runs in memory; compute the dask array first.")
 
     start = logg.info(
         f"computing NMF (k={k}, β={beta:g}, solver={solver!r}) on "
@@ -250,8 +253,6 @@ def _refine_agd(X, warm, options: dict, random_state: int | None):
     """AGD stages from a HALS/MU warm start (AGD refines; from scratch it fails)."""
     from .._core.agd import agd
 
-    if is_dask(X):
-        raise ValueError("solver='agd' runs in memory; compute the dask array first.")
     settings = {k: v for k, v in options.items() if k != "warm_start"}
     n_stages = int(settings.get("n_stages", 100))
     with progress_bar(n_stages, "AGD stages") as bar:

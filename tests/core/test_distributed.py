@@ -105,3 +105,19 @@ def test_tl_nmf_dask_bad_values_rejected(adata):
     with pytest.raises(ValueError, match="negative"):
         snmf.tl.nmf(lazy, 2)
     assert "X_nmf" not in lazy.obsm
+
+
+def test_tl_nmf_agd_on_dask_refused_before_any_fit(adata, monkeypatch):
+    import scnmf as snmf
+    from scnmf._core import distributed as dist
+
+    lazy = adata.copy()
+    lazy.X = _dask(adata.X.astype(np.float32), rows=40)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the warm start ran before the refusal")
+
+    monkeypatch.setattr(dist, "dask_hals", fail)
+    with pytest.raises(ValueError, match="compute the dask array first"):
+        snmf.tl.nmf(lazy, 2, solver="agd")
+    assert "X_nmf" not in lazy.obsm
