@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -11,16 +12,35 @@ from anndata import AnnData
 from scanpy import logging as logg
 
 from .. import _constants as C
-from .._core.graph import EXACT_MAX_CELLS, EdgeList, candidate_edges
+from .._core.backend import is_dask
+from .._core.graph import EXACT_MAX_CELLS, EdgeList, candidate_edges, pair_distances
 from .._core.persistence import Persistence, betti0, select_scales
 from .._core.persistence import persistence as _persistence
 from ._utils import check_adata, check_positive_int, check_random_state, h5ad_safe, prepare_target
+
+#: ``uns`` key of scanpy's default neighbour graph (``sc.pp.neighbors``).
+SCANPY_NEIGHBORS_KEY = "neighbors"
+#: Stored kNN distances checked against the representation before a graph is reused.
+_N_DISTANCE_CHECKS = 1000
+
+
+def _compute_dask(rep, use_rep: str):
+    """Materialise a dask representation block by block.
+
+    ``compute`` runs on the active ``dask.distributed`` client when there is one (dask's
+    default scheduler then), else on the local threads. Only the representation (n × p)
+    comes back to this process; whatever it was derived from never needs to.
+    """
+    if np.dtype(rep.dtype).kind not in "biuf":
+        raise ValueError(f"Representation {use_rep!r} has dtype {rep.dtype}; expected numbers.")
+    return rep.compute()
 
 
 def representation(adata: AnnData, use_rep: str | None) -> tuple[Any, str]:
     """The matrix cell–cell distances are measured on, and its name.
 
-    ``None`` means ``obsm['X_pca']`` when present, else ``adata.X``.
+    ``None`` means ``obsm['X_pca']`` when present, else ``adata.X``. A dask array is
+    computed (:func:`_compute_dask`): the representation must fit in memory.
     """
     if use_rep is None:
         use_rep = C.DEFAULT_REP if C.DEFAULT_REP in adata.obsm else "X"
@@ -40,6 +60,8 @@ def representation(adata: AnnData, use_rep: str | None) -> tuple[Any, str]:
                 f"(available: {list(adata.obsm.keys())}); pass use_rep='X' for adata.X."
             )
         rep = adata.obsm[use_rep]
+    if is_dask(rep):
+        rep = _compute_dask(rep, use_rep)
     if hasattr(rep, "to_memory"):
         rep = rep.to_memory()
     if hasattr(rep, "to_numpy"):
@@ -57,8 +79,9 @@ def representation(adata: AnnData, use_rep: str | None) -> tuple[Any, str]:
     return rep, use_rep
 
 
-def _knn_from_neighbors(adata: AnnData, neighbors_key: str):
-    if neighbors_key not in adata.uns:
+def _distances_key(adata: AnnData, neighbors_key: str) -> str:
+    """``obsp`` key of the distances of ``uns[neighbors_key]`` (KeyError naming the fix)."""
+    if neighbors_key not in adata.uns or not isinstance(adata.uns[neighbors_key], Mapping):
         raise KeyError(
             f"neighbors_key={neighbors_key!r} not found in adata.uns; run "
             f"sc.pp.neighbors(adata, key_added=...) first or pass neighbors_key=None."
@@ -66,17 +89,118 @@ def _knn_from_neighbors(adata: AnnData, neighbors_key: str):
     dist_key = adata.uns[neighbors_key].get("distances_key", "distances")
     if dist_key not in adata.obsp:
         raise KeyError(f"adata.obsp[{dist_key!r}] (from uns[{neighbors_key!r}]) not found.")
-    D = sp.coo_matrix(adata.obsp[dist_key])
-    return D.row.astype(np.int64), D.col.astype(np.int64), D.data.astype(np.float64)
+    return dist_key
 
 
-def cell_edges(adata: AnnData, params: dict) -> tuple[EdgeList, str]:
-    """Candidate edges for the settings recorded in a persistence result's ``params``."""
-    rep, name = representation(adata, None if params["use_rep"] == "None" else params["use_rep"])
-    nk = params.get("neighbors_key", "None")
+def _knn_from_neighbors(adata: AnnData, neighbors_key: str, rep=None):
+    """Directed kNN edges ``(rows, cols, dists)`` of a scanpy neighbour graph.
+
+    With ``rep`` given, a sample of the stored distances must be the Euclidean distances of
+    ``rep`` (else ``ValueError``): a graph built on another representation or metric, or
+    one left over from before the representation changed, is not silently reused.
+    """
+    dist_key = _distances_key(adata, neighbors_key)
+    D = sp.csr_matrix(adata.obsp[dist_key])
+    if D.shape != (adata.n_obs, adata.n_obs):
+        raise ValueError(f"adata.obsp[{dist_key!r}] has shape {D.shape}; expected n_obs × n_obs.")
+    if rep is not None:
+        problem = _distance_mismatch(D, rep)
+        if problem:
+            raise ValueError(
+                f"adata.obsp[{dist_key!r}] (uns[{neighbors_key!r}]) does not hold Euclidean "
+                f"distances of the representation: {problem}. Build the graph on the same "
+                "representation (sc.pp.neighbors(adata, use_rep=..., metric='euclidean')) or "
+                "pass neighbors_key=None to compute one."
+            )
+    rows = np.repeat(np.arange(D.shape[0], dtype=np.int64), np.diff(D.indptr))
+    return rows, D.indices.astype(np.int64), D.data.astype(np.float64)
+
+
+def _distance_mismatch(D: sp.csr_matrix, rep) -> str:
+    """Empty when a random sample of the stored distances matches ``rep``; else why not."""
+    if D.nnz == 0:
+        return "the graph has no edges"
+    rng = np.random.default_rng(0)
+    pick = np.unique(rng.integers(0, D.nnz, min(D.nnz, _N_DISTANCE_CHECKS)))
+    rows = np.searchsorted(D.indptr, pick, side="right") - 1
+    cols = D.indices[pick].astype(np.int64)
+    stored = np.asarray(D.data[pick], dtype=np.float64)
+    exact = pair_distances(rep, rows, cols)
+    # float32 kNN searches are accurate to ~1e-6 relative; scanpy's exact path uses the
+    # dot-product form, off by up to ~sqrt(float32 eps)·|x| for near-duplicate cells.
+    tol = 1e-3 * exact + 1e-3 * (float(np.median(exact)) + 1e-12)
+    bad = np.abs(stored - exact) > tol
+    if bad.mean() > 0.01:
+        i = int(np.flatnonzero(bad)[0])
+        return (
+            f"{bad.sum()} of {pick.size} checked entries differ, e.g. cells {rows[i]}–{cols[i]} "
+            f"stored {stored[i]:.4g}, computed {exact[i]:.4g}"
+        )
+    return ""
+
+
+def _scanpy_rep_mismatch(adata: AnnData, params: Mapping, rep_name: str, n_dims: int) -> str:
+    """Why scanpy's neighbour params describe another representation ('' when the same)."""
+    import scanpy as sc
+
+    metric = params.get("metric", "euclidean")
+    if metric != "euclidean":
+        return f"it uses metric={metric!r}"
+    their = params.get("use_rep")
+    n_pcs = params.get("n_pcs")
+    if their is None:  # scanpy's choice: X for few genes or n_pcs=0, else X_pca
+        small = n_pcs == 0 or adata.n_vars <= sc.settings.N_PCS
+        their = "X" if small else C.DEFAULT_REP
+    if their != rep_name:
+        return f"it was built on {their!r}, persistence uses {rep_name!r}"
+    if their != "X" and n_pcs is not None and int(n_pcs) != n_dims:
+        return f"it was built on the first {n_pcs} of {n_dims} dimensions of {rep_name!r}"
+    return ""
+
+
+def _auto_neighbors_key(adata: AnnData, rep_name: str, rep) -> str | None:
+    """``'neighbors'`` when scanpy's default graph was built on ``rep``, else ``None``."""
+    record = adata.uns.get(SCANPY_NEIGHBORS_KEY)
+    if not isinstance(record, Mapping):
+        return None
+    params = record.get("params", {})
+    why = _scanpy_rep_mismatch(
+        adata, params if isinstance(params, Mapping) else {}, rep_name, rep.shape[1]
+    )
+    if not why:
+        dist_key = record.get("distances_key", "distances")
+        D = adata.obsp[dist_key] if dist_key in adata.obsp else None
+        if D is None:
+            why = f"adata.obsp[{dist_key!r}] is missing"
+        elif D.shape != (adata.n_obs, adata.n_obs):
+            why = f"adata.obsp[{dist_key!r}] has shape {D.shape}"
+        else:
+            why = _distance_mismatch(sp.csr_matrix(D), rep)
+    if why:
+        logg.info(f"    not reusing uns[{SCANPY_NEIGHBORS_KEY!r}] ({why}): computing a kNN graph")
+        return None
+    return SCANPY_NEIGHBORS_KEY
+
+
+def _edges(adata: AnnData, rep, params: dict, knn_from: str | None, timings: dict) -> EdgeList:
+    """Candidate edges from ``rep``, with kNN edges from ``uns[knn_from]`` when given."""
+    t0 = time.perf_counter()
     knn = None
-    if nk != "None" and adata.n_obs > params["exact_max_cells"]:
-        knn = _knn_from_neighbors(adata, nk)
+    n = adata.n_obs
+    if n <= params["exact_max_cells"]:
+        how = "every pair of cells (exact)"
+    elif knn_from is not None:
+        knn = _knn_from_neighbors(adata, knn_from)
+        dist_key = adata.uns[knn_from].get("distances_key", "distances")
+        how = (
+            f"kNN graph reused from adata.obsp[{dist_key!r}] (uns[{knn_from!r}], "
+            f"{knn[0].size / n:.3g} neighbours per cell) + spanning tree"
+        )
+    else:
+        engine = "scikit-learn, exact" if n <= 20000 else "pynndescent"
+        how = f"kNN graph computed ({engine}, n_neighbors={params['n_neighbors']}) + spanning tree"
+    timings["load_knn"] = time.perf_counter() - t0
+    logg.info(f"    candidate edges: {how}")
     rs = params.get("random_state", 0)
     edges = candidate_edges(
         rep,
@@ -85,7 +209,32 @@ def cell_edges(adata: AnnData, params: dict) -> tuple[EdgeList, str]:
         exact_max_cells=params["exact_max_cells"],
         random_state=None if rs == "None" else rs,
     )
-    return edges, name
+    edges.timings.update(timings)
+    return edges
+
+
+def cell_edges(adata: AnnData, params: dict) -> tuple[EdgeList, str]:
+    """Candidate edges for the settings recorded in a persistence result's ``params``.
+
+    The kNN graph recorded as reused (``params['knn_from']``) is reused again when it still
+    matches the representation; otherwise it is recomputed, with a warning.
+    """
+    t0 = time.perf_counter()
+    rep, name = representation(adata, None if params["use_rep"] == "None" else params["use_rep"])
+    timings = {"representation": time.perf_counter() - t0}
+    # Records written before 'knn_from' existed used an explicit neighbors_key or none.
+    knn_from = params.get("knn_from", params.get("neighbors_key", "None"))
+    if not isinstance(knn_from, str) or knn_from == "None":
+        knn_from = None
+    if knn_from is not None and adata.n_obs > params["exact_max_cells"]:
+        try:
+            _knn_from_neighbors(adata, knn_from, rep)
+        except (KeyError, ValueError) as err:
+            logg.warning(
+                f"the kNN graph used by tl.persistence cannot be reused ({err}); computing one"
+            )
+            knn_from = None
+    return _edges(adata, rep, params, knn_from, timings), name
 
 
 def _check_scales(scales: Any) -> np.ndarray | str | None:
@@ -101,37 +250,68 @@ def _check_scales(scales: Any) -> np.ndarray | str | None:
     return arr
 
 
+def _check_neighbors_key(neighbors_key: Any) -> str | None | Literal[False]:
+    if neighbors_key is None or neighbors_key is False:
+        return neighbors_key
+    if not isinstance(neighbors_key, str) or not neighbors_key:
+        raise ValueError(
+            "neighbors_key must be None (reuse sc.pp.neighbors' graph when it fits), False "
+            f"(always compute) or a key of adata.uns, got {neighbors_key!r}."
+        )
+    return neighbors_key
+
+
 def run_persistence(
     adata: AnnData,
     *,
     use_rep: str | None,
     n_neighbors: int,
-    neighbors_key: str | None,
+    neighbors_key: str | None | Literal[False],
     n_scales: int,
     scales: Any,
     random_state: int | None,
 ) -> tuple[dict, EdgeList]:
-    """Validate, compute and return the ``uns`` record (without storing it) and the edges."""
+    """Validate, compute and return the ``uns`` record (without storing it) and the edges.
+
+    ``edges.timings`` holds the wall time of every stage (representation, kNN loading or
+    search, deduplication and sort, linking, spanning forest, gudhi, scale selection).
+    """
     check_adata(adata)
     n_neighbors = check_positive_int(n_neighbors, "n_neighbors")
     n_scales = check_positive_int(n_scales, "n_scales")
     random_state = check_random_state(random_state)
     scales = _check_scales(scales)
+    neighbors_key = _check_neighbors_key(neighbors_key)
+    t0 = time.perf_counter()
     rep, name = representation(adata, use_rep)
-    if neighbors_key is not None:
-        _knn_from_neighbors(adata, neighbors_key)  # validate up front
+    timings = {"representation": time.perf_counter() - t0}
+    if isinstance(neighbors_key, str):
+        _distances_key(adata, neighbors_key)  # validate up front
+    knn_from = None
+    if adata.n_obs > EXACT_MAX_CELLS:
+        t0 = time.perf_counter()
+        if isinstance(neighbors_key, str):
+            _knn_from_neighbors(adata, neighbors_key, rep)  # raises when it does not match
+            knn_from = neighbors_key
+        elif neighbors_key is None:
+            knn_from = _auto_neighbors_key(adata, name, rep)
+        timings["check_neighbors"] = time.perf_counter() - t0
     params = {
         "use_rep": name,
         "n_neighbors": n_neighbors,
         "neighbors_key": neighbors_key,
+        "knn_from": knn_from,
         "n_scales": n_scales,
         "scales": "explicit" if isinstance(scales, np.ndarray) else scales,
         "random_state": random_state,
         "exact_max_cells": EXACT_MAX_CELLS,
     }
     params = h5ad_safe(params)
-    edges, _ = cell_edges(adata, params)
+    edges = _edges(adata, rep, params, knn_from, timings)
+    del rep
     result: Persistence = _persistence(edges)
+    edges.timings.update(result.timings)
+    t0 = time.perf_counter()
     if isinstance(scales, np.ndarray):
         chosen = scales
         counts = betti0(result.diagram[:, 1], adata.n_obs, chosen)
@@ -140,6 +320,7 @@ def run_persistence(
     else:
         idx = select_scales(result.canonical, result.n_components, n_scales)
         chosen, counts = result.canonical[idx], result.n_components[idx]
+    edges.timings["select_scales"] = time.perf_counter() - t0
     params["exact"] = bool(edges.exact)
     params["n_candidate_edges"] = int(edges.n_edges)
     record = {
@@ -158,7 +339,7 @@ def persistence(
     *,
     use_rep: str | None = None,
     n_neighbors: int = 15,
-    neighbors_key: str | None = None,
+    neighbors_key: str | None | Literal[False] = None,
     n_scales: int = 8,
     scales: Sequence[float] | Literal["all"] | None = None,
     random_state: int | None = 0,
@@ -168,16 +349,28 @@ def persistence(
     """0-dimensional persistent homology of the cell graph, and the scales to factorise at.
 
     Cells are joined by edges of their Euclidean length; as the threshold ε grows, the
-    ε-graph (edge iff ``d < ε``) merges components, and each merge kills one H0 class
-    (computed with gudhi on a sparse candidate edge set). The canonical scales are the
-    distinct death values, where the number of components β0 changes, plus one coarsest
-    scale just above the longest candidate edge.
+    ε-graph (edge iff ``d < ε``) merges components, and each merge kills one H0 class. The
+    diagram is computed with gudhi on the minimum spanning forest of a sparse candidate edge
+    set (the H0 diagram of a graph filtration is that of its minimum spanning forest). The
+    canonical scales are the distinct death values, where the number of components β0
+    changes, plus one coarsest scale just above the longest candidate edge.
 
     Candidate edges are every pair up to 1,000 cells (the exact Vietoris–Rips 1-skeleton,
     as the reference code), beyond that the kNN edges plus a spanning tree: the exact
-    Euclidean MST up to 30,000 cells (dense representations), an approximate one (kNN
-    spanning forest joined by exact nearest inter-component links) beyond. Memory stays
-    O(n · n_neighbors). Duplicate cells (zero distances) and disconnected data are fine.
+    Euclidean MST up to 30,000 cells (dense representations); beyond, the kNN graph's
+    components are joined by Borůvka rounds of links between components (exact shortest
+    links up to 16,384 cells; beyond, found on a random sample and refined by alternating
+    nearest-neighbour search to a locally shortest link, which can over-estimate the death
+    of a merge between two kNN components). Memory stays O(n · n_neighbors): one million
+    cells × 50 dimensions take about 30 s and 2.5 GiB on two cores with a reused kNN
+    graph, about 70 s computing it with pynndescent (``benchmarks/persistence_scale.py``).
+    Duplicate cells (zero distances) and disconnected data are fine.
+
+    Dask: a dask-backed representation (e.g. ``obsm['X_pca']``, or ``X`` with
+    ``use_rep='X'``) is computed chunk by chunk, on the active ``dask.distributed`` client
+    when there is one, and persistence then runs in this process: the representation
+    (n × p, small for a PCA) must fit in memory, the count matrix never needs to.
+    The kNN search, spanning tree and gudhi are not distributed.
 
     Parameters
     ----------
@@ -187,10 +380,18 @@ def persistence(
         ``'X'`` (``adata.X``, which should then be normalised, e.g. log1p) or a key of
         ``adata.obsm``; by default ``'X_pca'`` when present, else ``'X'``.
     n_neighbors
-        Neighbours per cell in the candidate edge set (large data).
+        Neighbours per cell in the candidate edge set when the kNN graph is computed here
+        (large data; a reused graph keeps its own number).
     neighbors_key
-        Take the kNN edges from scanpy's neighbour graph ``adata.uns[neighbors_key]``
-        (its ``obsp`` distances; build it on the same ``use_rep``) instead of computing them.
+        Where the kNN edges come from (used beyond 1,000 cells). ``None`` (default):
+        reuse scanpy's graph, ``obsp['distances']`` of ``sc.pp.neighbors``
+        (``uns['neighbors']``), when it was built with the Euclidean metric on the same
+        representation (its ``use_rep``/``n_pcs``, with scanpy's default of ``X_pca``) and
+        a sample of its distances matches; otherwise compute one (scikit-learn up to 20,000
+        cells, pynndescent beyond). The log says which graph was used and
+        ``params['knn_from']`` records it. A key of ``adata.uns``: reuse that graph (an
+        error when its distances are not those of the representation). ``False``: always
+        compute.
     n_scales
         How many canonical scales to keep when ``scales`` is ``None``: the finest, the
         coarsest and those whose β0 is nearest to targets spaced geometrically between
@@ -213,7 +414,8 @@ def persistence(
         ``diagram`` ((n_obs, 2) birth/death pairs, ``inf`` for essential classes),
         ``scales`` ((T,) increasing ε), ``n_components`` ((T,) β0 at each scale),
         ``canonical_scales`` and ``canonical_n_components`` (every canonical scale) and
-        ``params`` (settings, whether the edge set was exact, number of candidate edges).
+        ``params`` (settings, the reused neighbour graph ``knn_from`` or ``'None'``,
+        whether the edge set was exact, number of candidate edges).
 
     Examples
     --------
@@ -237,6 +439,8 @@ def persistence(
     )
     target = prepare_target(adata, copy)
     target.uns[key_added] = record
+    stages = ", ".join(f"{k} {v:.2f}" for k, v in edges.timings.items() if k[:2] != "n_")
+    logg.debug(f"    stage times (s): {stages}")
     logg.info(
         f"    finished: {edges.n_edges} candidate edges, {record['scales'].size} scales "
         f"(β0 {record['n_components'][0]} → {record['n_components'][-1]})",

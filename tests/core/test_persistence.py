@@ -63,3 +63,21 @@ def test_select_scales_geometric_in_betti0():
     np.testing.assert_array_equal(counts[idx], [100, 32, 10, 3, 1])
     assert select_scales(canonical, counts, 1).tolist() == [0]
     assert select_scales(canonical[:3], counts[:3], 8).tolist() == [0, 1, 2]
+
+
+def test_gudhi_on_spanning_forest_equals_gudhi_on_all_edges():
+    import gudhi
+
+    from scnmf._core.persistence import h0_diagram
+
+    X = data(2)
+    edges = candidate_edges(X)  # all pairs: 63 cells, 1,953 edges
+    st = gudhi.SimplexTree()
+    st.insert_batch(np.arange(edges.n)[None, :], np.zeros(edges.n))
+    st.insert_batch(np.vstack([edges.rows, edges.cols]), edges.dists)
+    st.compute_persistence(min_persistence=-1.0, persistence_dim_max=False)
+    full = np.asarray(st.persistence_intervals_in_dimension(0)).reshape(-1, 2)
+    timings = {}
+    got = h0_diagram(edges, timings)
+    np.testing.assert_array_equal(got, full[np.argsort(full[:, 1], kind="stable")])
+    assert {"mst", "gudhi"} <= timings.keys()
