@@ -39,3 +39,15 @@ def planted(n=200, m=60, k=4, seed=0, density=1.0):
     W = rng.gamma(1.0, 1.0, (n, k)) * (rng.random((n, k)) < density)
     H = rng.gamma(1.0, 1.0, (k, m)) * (rng.random((k, m)) < 0.6)
     return W, H, W @ H
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A dask.distributed LocalCluster with 2 single-threaded workers (one per test module)."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    )
+    with distributed.Client(cluster) as c:
+        yield c
+    cluster.close()

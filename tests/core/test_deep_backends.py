@@ -144,17 +144,6 @@ def test_dask_rejects_gene_chunks(data):
         deep_nmf(lazy, RANKS, n_init_iter=2, max_iter=1)
 
 
-@pytest.fixture(scope="module")
-def client():
-    distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
-    )
-    with distributed.Client(cluster) as c:
-        yield c
-    cluster.close()
-
-
 @pytest.mark.parametrize("beta,sparse,kwargs", [CASES[0], CASES[3], CASES[5]])
 def test_dask_cluster_matches_in_memory(client, data, beta, sparse, kwargs):
     from scnmf._core.dask_deep import DaskLayer1

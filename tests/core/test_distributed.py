@@ -66,16 +66,6 @@ def test_dask_randomized_svd_matches_exact(counts_csr):
     np.testing.assert_allclose(S, exact, rtol=1e-3)
 
 
-@pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
-    )
-    with distributed.Client(cluster) as c:
-        yield c
-    cluster.close()
-
-
 def test_tl_nmf_on_local_cluster_equals_in_memory(adata, client):
     import scnmf as snmf
 

@@ -97,15 +97,6 @@ def test_cuda_matches_cpu(small, beta_loss):
 # --------------------------------------------------------------------------------------
 # dask
 # --------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def client():
-    distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
-    )
-    with distributed.Client(cluster) as c:
-        yield c
-    cluster.close()
 
 
 def _lazy(adata, dense=False, rows=30):

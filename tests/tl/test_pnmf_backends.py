@@ -109,17 +109,6 @@ def test_dask_without_client_equals_in_memory(small):
     assert got.uns["pnmf"]["params"]["device"] == "dask"
 
 
-@pytest.fixture
-def client():
-    distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
-    )
-    with distributed.Client(cluster) as c:
-        yield c
-    cluster.close()
-
-
 def test_dask_on_local_cluster_equals_in_memory(small, client, tmp_path):
     lazy = _dask_copy(small)
     ref = snmf.tl.pnmf(small, 3, device="cpu", copy=True, **KW)
