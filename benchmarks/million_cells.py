@@ -54,16 +54,25 @@ def cpu_rows(X, W0, H0, iters, label):
     return rows
 
 
-def dask_rows(X, W0, H0, iters, n_workers, chunk):
-    import dask.array as da
-    from dask.distributed import Client, LocalCluster
+def start_cluster(n_workers: int):
+    """Local workers, started before the data exist.
 
-    from scnmf._core.distributed import dask_hals, dask_mu
+    Started later, the worker processes would report the parent's peak resident memory at
+    spawn time as their own (``ru_maxrss`` survives exec).
+    """
+    from dask.distributed import Client, LocalCluster
 
     # One numba thread per single-threaded worker: the workers share the machine's cores.
     os.environ["NUMBA_NUM_THREADS"] = "1"
     cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True)
-    client = Client(cluster)
+    return cluster, Client(cluster)
+
+
+def dask_rows(X, W0, H0, iters, n_workers, chunk, cluster, client):
+    import dask.array as da
+
+    from scnmf._core.distributed import dask_hals, dask_mu
+
     try:
         starts = range(0, X.shape[0], chunk)
         parts = client.scatter([X[s : s + chunk] for s in starts])
@@ -85,7 +94,8 @@ def dask_rows(X, W0, H0, iters, n_workers, chunk):
             worker_peak = client.run(
                 lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
             )
-            mem = f"{peak_rss_gib():.2f} + workers {sum(worker_peak.values()):.2f}"
+            per_worker = " + ".join(f"{v:.2f}" for v in worker_peak.values())
+            mem = f"{peak_rss_gib():.2f} + workers {per_worker}"
             rows.append([f"Dask, {n_workers} local workers", name, f"{s:.3f}", mem])
             print(" | ".join(rows[-1]), flush=True)
         return rows
@@ -175,6 +185,9 @@ def main() -> None:
     p.add_argument("--skip", nargs="*", default=[], choices=["cpu", "dask", "sklearn", "gpu"])
     args = p.parse_args()
 
+    cluster = client = None
+    if "dask" not in args.skip:
+        cluster, client = start_cluster(args.workers)
     t0 = time.perf_counter()
     adata = synthetic_counts(
         args.n_cells, args.n_genes, n_programs=20, density=args.density, random_state=0
@@ -199,7 +212,7 @@ def main() -> None:
     if "cpu" not in args.skip:
         rows += cpu_rows(X, W0, H0, args.iters, f"scnmf CPU ({os.cpu_count()} cores), full")
     if "dask" not in args.skip:
-        rows += dask_rows(X, W0, H0, args.iters, args.workers, args.chunk)
+        rows += dask_rows(X, W0, H0, args.iters, args.workers, args.chunk, cluster, client)
     if "gpu" not in args.skip:
         rows += gpu_rows(X, W0, H0, args.iters, "scnmf GPU, full")
     sub = slice(0, min(args.subset, X.shape[0]))
