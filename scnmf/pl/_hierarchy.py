@@ -6,8 +6,9 @@ import numpy as np
 from anndata import AnnData
 
 from .. import _constants as C
+from .._docs import doc_params
 from ..tl._deep_nmf import UNS_DEEP, UNS_ERRORS, UNS_H, UNS_MULTILAYER, UNS_RANKS
-from ._utils import finish, new_axes, stored
+from ._utils import PL_DOCS, finish, new_axes, stored
 
 _PRODUCER = "scnmf.tl.deep_nmf"
 
@@ -104,6 +105,7 @@ def _band(ax, x0, x1, y0_lo, y0_hi, y1_lo, y1_hi, color, alpha):
     ax.add_patch(PathPatch(Path(verts, codes), facecolor=color, edgecolor="none", alpha=alpha))
 
 
+@doc_params(**PL_DOCS)
 def deep_hierarchy(
     adata: AnnData,
     *,
@@ -121,7 +123,7 @@ def deep_hierarchy(
 
     Layers are columns (layer 1, the finest, on the left). Each program is a bar whose
     height is its share of the modelled counts; a band from program k of layer ℓ to program
-    j of layer ℓ+1 has width proportional to ``‖W_{ℓ+1}[:, j]‖₁ H_{ℓ+1}[j, k]`` (see
+    j of layer ℓ+1 has width proportional to ``‖W_{{ℓ+1}}[:, j]‖₁ H_{{ℓ+1}}[j, k]`` (see
     :func:`hierarchy_flows`), i.e. how much of k is explained by j.
 
     Parameters
@@ -133,19 +135,19 @@ def deep_hierarchy(
     labels
         ``'genes'``: label programs by their top genes; or a column of ``adata.obs`` (e.g.
         known cell types): label each program by the most frequent category among the cells
-        of its cluster (``obs[key + '_l{ℓ}']``) with its percentage.
+        of its cluster (``obs[key + '_l{{ℓ}}']``) with its percentage.
     n_genes
         Genes per label with ``labels='genes'``.
     min_flow
         Hide bands carrying less than this fraction of their source program.
     gap
         Vertical space between programs, as a fraction of the column height.
-    ax, show, return_fig, save
-        Draw into ``ax``; show the figure, return it instead of the Axes, or save it.
+    {doc_ax}
+    {doc_output}
 
     Returns
     -------
-    The Axes (the Figure with ``return_fig=True``; ``None`` when shown).
+    {doc_returns_axes}
 
     Examples
     --------
@@ -227,6 +229,7 @@ def deep_hierarchy(
     return finish(fig, ax, show=show, return_fig=return_fig, save=save)
 
 
+@doc_params(**PL_DOCS)
 def layer_errors(
     adata: AnnData,
     *,
@@ -250,12 +253,12 @@ def layer_errors(
         Plot the ratio deep / multilayer (in %, with a 100 % line) instead of both errors.
     log
         Logarithmic error axis (ignored with ``relative=True``).
-    ax, show, return_fig, save
-        Draw into ``ax``; show the figure, return it instead of the Axes, or save it.
+    {doc_ax}
+    {doc_output}
 
     Returns
     -------
-    The Axes (the Figure with ``return_fig=True``; ``None`` when shown).
+    {doc_returns_axes}
 
     Examples
     --------

@@ -8,9 +8,11 @@ import numpy as np
 from anndata import AnnData
 
 from .. import _constants as C
-from ._utils import finish, new_axes, stored
+from .._docs import doc_params
+from ._utils import PL_DOCS, finish, new_axes, stored
 
 
+@doc_params(**PL_DOCS)
 def loadings(
     adata: AnnData,
     *,
@@ -36,12 +38,11 @@ def loadings(
         Genes per program.
     ncols
         Panels per row.
-    show, return_fig, save
-        Show the figure, return it instead of the Axes, or save it to a path.
+    {doc_output}
 
     Returns
     -------
-    The array of Axes (or the Figure with ``return_fig=True``; ``None`` when shown).
+    {doc_returns_axes_array}
 
     Examples
     --------
@@ -80,6 +81,7 @@ def loadings(
     return finish(fig, axes, show=show, return_fig=return_fig, save=save)
 
 
+@doc_params(**PL_DOCS)
 def loss(
     adata: AnnData,
     *,
@@ -100,14 +102,12 @@ def loss(
         ``key_added`` used by ``tl.nmf``.
     log
         Logarithmic y axis.
-    ax
-        Axes to draw into.
-    show, return_fig, save
-        Show the figure, return it instead of the Axes, or save it to a path.
+    {doc_ax}
+    {doc_output}
 
     Returns
     -------
-    The Axes (or the Figure with ``return_fig=True``; ``None`` when shown).
+    {doc_returns_axes}
 
     Examples
     --------

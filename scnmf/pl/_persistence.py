@@ -6,7 +6,8 @@ import numpy as np
 from anndata import AnnData
 
 from .. import _constants as C
-from ._utils import finish, new_axes, stored
+from .._docs import doc_params
+from ._utils import PL_DOCS, finish, new_axes, stored
 
 
 def _read(adata: AnnData, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -24,6 +25,7 @@ def _cap(diagram: np.ndarray, scales: np.ndarray) -> float:
     return top * 1.08 if top > 0 else 1.0
 
 
+@doc_params(**PL_DOCS)
 def persistence_diagram(
     adata: AnnData,
     *,
@@ -47,14 +49,12 @@ def persistence_diagram(
         ``key_added`` used there.
     mark_scales
         Draw the selected scales (ε values) as horizontal lines, labelled with β0.
-    ax
-        Axes to draw on; a new figure otherwise.
-    show, return_fig, save
-        Show the figure, return it instead of the Axes, or save it to a path.
+    {doc_ax}
+    {doc_output}
 
     Returns
     -------
-    The Axes (or the Figure with ``return_fig=True``; ``None`` when shown).
+    {doc_returns_axes}
 
     Examples
     --------
@@ -88,6 +88,7 @@ def persistence_diagram(
     return finish(fig, ax, show=show, return_fig=return_fig, save=save)
 
 
+@doc_params(**PL_DOCS)
 def barcode(
     adata: AnnData,
     *,
@@ -111,14 +112,12 @@ def barcode(
         Draw only the longest ``max_bars`` bars (``None`` for all).
     mark_scales
         Draw the selected scales as vertical lines labelled with β0.
-    ax
-        Axes to draw on; a new figure otherwise.
-    show, return_fig, save
-        Show the figure, return it instead of the Axes, or save it to a path.
+    {doc_ax}
+    {doc_output}
 
     Returns
     -------
-    The Axes (or the Figure with ``return_fig=True``; ``None`` when shown).
+    {doc_returns_axes}
 
     Examples
     --------

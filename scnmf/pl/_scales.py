@@ -8,7 +8,8 @@ import numpy as np
 from anndata import AnnData
 
 from .. import _constants as C
-from ._utils import finish, stored
+from .._docs import doc_params
+from ._utils import PL_DOCS, finish, stored
 
 
 def _projection(emb: np.ndarray, reference: int) -> np.ndarray:
@@ -68,6 +69,7 @@ def _alluvial(ax, labels: np.ndarray, names: list[str], scale_names: list[str]) 
     ax.set_title("clusters (dominant program) across scales", fontsize=9)
 
 
+@doc_params(**PL_DOCS)
 def scale_path(
     adata: AnnData,
     *,
@@ -104,12 +106,11 @@ def scale_path(
         Maximum number of panels when ``scales`` is ``None``.
     alluvial
         Draw the alluvial row.
-    show, return_fig, save
-        Show the figure, return it instead of the Axes, or save it to a path.
+    {doc_output}
 
     Returns
     -------
-    The array of Axes (or the Figure with ``return_fig=True``; ``None`` when shown).
+    {doc_returns_axes_array}
 
     Examples
     --------

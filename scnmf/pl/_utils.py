@@ -43,3 +43,22 @@ def finish(fig, axes, *, show: bool | None, return_fig: bool, save: str | None =
         plt.show()
         return None
     return fig if return_fig else axes
+
+
+#: Docstring fragments for the output contract implemented by :func:`finish`.
+doc_ax = """\
+ax
+    Axes to draw on; a new figure otherwise."""
+doc_output = """\
+show, return_fig, save
+    Show the figure, return it instead of the Axes, or save it to a path."""
+doc_returns_axes = "The Axes (or the Figure with ``return_fig=True``; ``None`` when shown)."
+doc_returns_axes_array = (
+    "The array of Axes (or the Figure with ``return_fig=True``; ``None`` when shown)."
+)
+PL_DOCS = {
+    "doc_ax": doc_ax,
+    "doc_output": doc_output,
+    "doc_returns_axes": doc_returns_axes,
+    "doc_returns_axes_array": doc_returns_axes_array,
+}

@@ -1,5 +1,9 @@
 """Docstring fragments shared by the ``tl`` functions."""
 
+from .._docs import doc_params
+
+__all__ = ["doc_adata", "doc_common", "doc_matrix_selection", "doc_params"]
+
 doc_adata = """\
 adata
     Annotated data matrix, cells × genes. Values must be nonnegative (counts or
@@ -20,14 +24,3 @@ key_added
     Base name of the stored results (see Returns).
 copy
     Return a modified copy instead of writing into ``adata``."""
-
-
-def doc_params(**fragments: str):
-    """Fill ``{name}`` placeholders in a docstring, indenting continuation lines to fit."""
-
-    def decorate(func):
-        indented = {k: v.replace("\n", "\n    ") for k, v in fragments.items()}
-        func.__doc__ = func.__doc__.format(**indented)
-        return func
-
-    return decorate
