@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from .beta import beta_divergence
-from .deep_backends import as_f64, as_f64_den
+from .deep_backends import as_f64, as_f64_den, phase_reporter
 from .deep_updates import FLOOR, _ratio, mu_step
 from .distributed import _as_block, _check_chunks, _mu_block, _mu_loss_block
 from .mu import _apply, make_ops, mm_exponent
@@ -253,10 +253,7 @@ class DaskLayer1:
         if n_iter == 0:
             return
 
-        def report(iteration: int, loss: float) -> None:
-            if callback is not None:
-                callback(phase, iteration, loss)
-
+        report = phase_reporter(callback, phase)
         gamma = mm_exponent(self.beta)
         args = (self.beta, self.dtype)
         for iteration in range(n_iter):

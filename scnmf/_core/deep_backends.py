@@ -65,6 +65,16 @@ def as_f64_den(a) -> np.ndarray:
     return np.asarray(a, dtype=np.float64)
 
 
+def phase_reporter(callback, phase: str):
+    """An engine callback ``(iteration, loss)`` forwarding to ``callback(phase, …)`` if given."""
+
+    def report(iteration: int, loss: float) -> None:
+        if callback is not None:
+            callback(phase, iteration, loss)
+
+    return report
+
+
 class DataTerms:
     """Layer-1 β-MU terms: ``X`` genes × cells, evaluated by the engine on ``X.T``.
 
@@ -170,10 +180,7 @@ class HostLayer1(HostFactor):
         if n_iter == 0:
             return
 
-        def report(iteration: int, loss: float) -> None:
-            if callback is not None:
-                callback(phase, iteration, loss)
-
+        report = phase_reporter(callback, phase)
         A, B = self._engine
         res = mu_solver(
             self.terms.Xc, A, B, beta=self.beta, max_iter=n_iter, tol=0.0, callback=report

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .deep_backends import data_mean
+from .deep_backends import data_mean, phase_reporter
 from .deep_updates import FLOOR
 from .torch_backend import (
     _torch_apply,
@@ -198,10 +198,7 @@ class TorchLayer1:
         if n_iter == 0:
             return
 
-        def report(iteration: int, loss: float) -> None:
-            if callback is not None:
-                callback(phase, iteration, loss)
-
+        report = phase_reporter(callback, phase)
         with self.torch.no_grad():
             mu_loop(
                 self.ops,
