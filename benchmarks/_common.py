@@ -52,3 +52,11 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+class EchoRows(list):
+    """Table rows that are also printed as they are added (long runs show progress)."""
+
+    def append(self, row: list[str]) -> None:
+        print(" | ".join(row), flush=True)
+        super().append(row)

@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 import scipy.sparse as sp
-from _common import machine, markdown_table, peak_rss_gib
+from _common import EchoRows, machine, markdown_table, peak_rss_gib
 
 STAGES = {
     "representation": "representation (obsm → float64)",
@@ -141,12 +141,7 @@ def main():
 
     sc.settings.verbosity = 2
 
-    class Rows(list):
-        def append(self, row):  # print each stage as it completes (long runs)
-            print(" | ".join(row), flush=True)
-            super().append(row)
-
-    rows = Rows()
+    rows = EchoRows()
     t0 = time.perf_counter()
     X, labels = mixture(args.n_cells, args.dims, args.n_clusters, args.noise)
     adata = ad.AnnData(

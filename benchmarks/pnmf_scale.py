@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 import scanpy as sc
-from _common import machine, markdown_table, peak_rss_gib
+from _common import EchoRows, machine, markdown_table, peak_rss_gib
 
 import scnmf as snmf
 
@@ -32,12 +32,7 @@ def main():
     args = p.parse_args()
     sc.settings.verbosity = 0
 
-    class Rows(list):
-        def append(self, row):  # print each stage as it completes (long runs)
-            print(" | ".join(row), flush=True)
-            super().append(row)
-
-    rows = Rows()
+    rows = EchoRows()
 
     t0 = time.perf_counter()
     adata = snmf.datasets.synthetic_counts(
