@@ -71,7 +71,7 @@ def sweep(adata, labels, k, grid, n_sweeps):
         aris = [
             kmeans_agreement(emb[:, t], labels, seeds=SEEDS)["ARI"] for t in range(emb.shape[1])
         ]
-        stable = stable_scale(emb, n_clusters=len(np.unique(labels)))
+        stable, _ = stable_scale(emb, n_clusters=len(np.unique(labels)))
         best = int(np.argmax(aris))
         rows.append(
             [

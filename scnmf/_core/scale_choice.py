@@ -47,8 +47,8 @@ def stable_scale(
     *,
     exclude_coarsest: bool = True,
     random_state: int | None = 0,
-) -> int:
-    """Index of the scale whose clustering agrees best with its neighbouring scales.
+) -> tuple[int, np.ndarray]:
+    """The scale whose clustering agrees best with its neighbouring scales.
 
     Parameters
     ----------
@@ -64,11 +64,11 @@ def stable_scale(
 
     Returns
     -------
-    int
-        The chosen scale; ties go to the finer scale.
+    tuple
+        The chosen scale's index (ties go to the finer scale) and the stability of every
+        scale (T,).
     """
     T = embeddings.shape[1]
     stability = neighbour_stability(scale_clusterings(embeddings, n_clusters, random_state))
-    if exclude_coarsest and T > 1:
-        stability = stability[:-1]
-    return int(np.argmax(stability))
+    candidates = stability[:-1] if exclude_coarsest and T > 1 else stability
+    return int(np.argmax(candidates)), stability

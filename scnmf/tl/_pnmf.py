@@ -14,7 +14,7 @@ from .._core.backend import is_dask
 from .._core.dask_worker import solve_on_worker
 from .._core.init import INIT_NAMES
 from .._core.pnmf import pnmf as _pnmf
-from .._core.scale_choice import neighbour_stability, scale_clusterings
+from .._core.scale_choice import stable_scale
 from .._core.torch_backend import resolve_device
 from .._core.torch_pnmf import torch_pnmf_backend
 from ._docs import doc_adata, doc_common, doc_matrix_selection, doc_params
@@ -256,9 +256,7 @@ def pnmf(
     stability = None
     if reference_scale == "stable":
         n_clusters = n_clusters or k
-        stability = neighbour_stability(scale_clusterings(embeddings, n_clusters, random_state))
-        candidates = stability[:-1] if T > 1 else stability
-        reference_scale = int(np.argmax(candidates))
+        reference_scale, stability = stable_scale(embeddings, n_clusters, random_state=random_state)
         params["n_clusters"] = n_clusters
         logg.info(f"    most stable scale: t={reference_scale + 1} of {T}")
     loadings = expand_loadings(result.H.transpose(2, 0, 1), mask, adata.n_vars)  # m × T × k
