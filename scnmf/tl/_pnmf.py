@@ -206,6 +206,10 @@ def pnmf(
     T = scales.size
     if reference_scale == "finest":
         reference_scale = 0
+    if isinstance(reference_scale, str) and reference_scale != "stable":
+        raise ValueError(
+            f"reference_scale={reference_scale!r}; use a scale index ≥ 0, 'finest' or 'stable'."
+        )
     if reference_scale != "stable":
         reference_scale = check_positive_int(reference_scale, "reference_scale", minimum=0)
         if reference_scale >= T:
