@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 from _common import machine, markdown_table
 
-from scnmf._core.agd import agd
-from scnmf._core.hals import hals
-from scnmf._core.init import initialize
-from scnmf._core.metrics import matched_relative_error
-from scnmf._core.mu import mu
+from scnmf._core.nmf.agd import agd
+from scnmf._core.nmf.hals import hals
+from scnmf._core.nmf.init import initialize
+from scnmf._core.nmf.mu import mu
 from scnmf.datasets import correlated_programs
+from scnmf.metrics._recovery import matched_relative_error
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METHODS = ["AGD", "MU-Fro", "MU-KL", "HALS", "sklearn-CD"]

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 from _common import IterationClock, machine, markdown_table
 
-from scnmf._core.agd import agd
-from scnmf._core.init import initialize
-from scnmf._core.mu import mu
+from scnmf._core.nmf.agd import agd
+from scnmf._core.nmf.init import initialize
+from scnmf._core.nmf.mu import mu
 from scnmf.datasets import synthetic_counts
 
 RESULTS = Path(__file__).resolve().parent / "results"

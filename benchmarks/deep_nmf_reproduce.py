@@ -25,10 +25,10 @@ import scanpy as sc
 import scipy.sparse as sp
 from _common import machine, markdown_table
 
-from scnmf._core.clustering import agreement
-from scnmf._core.deep import deep_nmf
+from scnmf._core.deep.fit import deep_nmf
 from scnmf.datasets import pbmc68k_counts
 from scnmf.datasets._files import labelled
+from scnmf.metrics._clustering import agreement
 
 
 def hoyer(M: np.ndarray, axis: int) -> float:

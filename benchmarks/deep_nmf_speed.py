@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 from _common import machine, markdown_table, peak_rss_gib
 
-from scnmf._core.deep import deep_nmf
-from scnmf._core.mu import mu
+from scnmf._core.deep.fit import deep_nmf
+from scnmf._core.nmf.mu import mu
 from scnmf.datasets import synthetic_counts
 
 

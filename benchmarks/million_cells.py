@@ -22,10 +22,10 @@ import numpy as np
 import scipy.sparse as sp
 from _common import IterationClock, machine, markdown_table, peak_rss_gib
 
-from scnmf._core._threads import single_threaded_blas
-from scnmf._core.hals import hals
-from scnmf._core.init import initialize
-from scnmf._core.mu import mu
+from scnmf._core._backends._threads import single_threaded_blas
+from scnmf._core.nmf.hals import hals
+from scnmf._core.nmf.init import initialize
+from scnmf._core.nmf.mu import mu
 from scnmf.datasets import synthetic_counts
 
 SOLVERS = (("MU-Frobenius", "mu", 2.0), ("HALS", "hals", 2.0), ("MU-KL", "mu", 1.0))
@@ -71,7 +71,7 @@ def start_cluster(n_workers: int):
 def dask_rows(X, W0, H0, iters, n_workers, chunk, cluster, client):
     import dask.array as da
 
-    from scnmf._core.distributed import dask_hals, dask_mu
+    from scnmf._core.nmf.ops_dask import dask_hals, dask_mu
 
     try:
         starts = range(0, X.shape[0], chunk)
@@ -131,7 +131,7 @@ def gpu_rows(X, W0, H0, iters, label):
         return [[label, "-", "not run: torch is not installed", "-"]]
     if not torch.cuda.is_available():
         return [[label, "-", "not run: no CUDA device on this machine", "-"]]
-    from scnmf._core.torch_backend import torch_hals, torch_mu
+    from scnmf._core.nmf.ops_torch import torch_hals, torch_mu
 
     rows = []
     torch_mu(X, W0, H0, beta=1.0, max_iter=2, tol=0, device="cuda")

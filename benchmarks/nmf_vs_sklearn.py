@@ -18,10 +18,10 @@ import numpy as np
 from _common import IterationClock, machine, markdown_table, peak_rss_gib
 from sklearn.decomposition import non_negative_factorization
 
-from scnmf._core.beta import beta_divergence
-from scnmf._core.hals import hals
-from scnmf._core.init import initialize
-from scnmf._core.mu import mu
+from scnmf._core.nmf.beta import beta_divergence
+from scnmf._core.nmf.hals import hals
+from scnmf._core.nmf.init import initialize
+from scnmf._core.nmf.mu import mu
 from scnmf.datasets import synthetic_counts
 
 

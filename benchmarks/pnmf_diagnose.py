@@ -22,9 +22,9 @@ from _common import machine, markdown_table
 from pnmf_reproduce import SEEDS, load, preprocess
 
 import scnmf as snmf
-from scnmf._core.clustering import kmeans_agreement
-from scnmf._core.graph import epsilon_graph, knn_graph
-from scnmf._core.scale_choice import stable_scale
+from scnmf._core.graph.laplacian import epsilon_graph, knn_graph
+from scnmf._core.pnmf.scale_choice import stable_scale
+from scnmf.metrics._clustering import kmeans_agreement
 from scnmf.tl._persistence import cell_edges
 
 

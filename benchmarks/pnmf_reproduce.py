@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from _common import machine, markdown_table, peak_rss_gib
 
 import scnmf as snmf
-from scnmf._core.clustering import kmeans_agreement
+from scnmf.metrics._clustering import kmeans_agreement
 
 SEEDS = tuple(range(10))
 

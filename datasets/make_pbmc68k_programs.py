@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from scnmf._core.init import initialize
-from scnmf._core.mu import mu
+from scnmf._core.nmf.init import initialize
+from scnmf._core.nmf.mu import mu
 from scnmf.datasets import pbmc68k_counts
 
 N_PROGRAMS = 20

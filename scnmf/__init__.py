@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("tl", "pl", "get", "datasets")
+_SUBMODULES = ("tl", "pl", "get", "datasets", "metrics")
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import datasets, get, pl, tl
+    from . import datasets, get, metrics, pl, tl
 
 
 def __getattr__(name: str):
@@ -28,4 +28,4 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_SUBMODULES])
 
 
-__all__ = ["tl", "pl", "get", "datasets", "__version__"]
+__all__ = ["tl", "pl", "get", "datasets", "metrics", "__version__"]

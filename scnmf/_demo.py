@@ -20,8 +20,8 @@ def run_demo(out: Path, *, fast: bool = False, force: bool = False) -> int:
     import scanpy as sc
 
     from . import datasets, pl, tl
-    from ._core.clustering import agreement, kmeans_agreement
     from .cli import write_h5ad_atomic
+    from .metrics import agreement, kmeans_agreement
 
     out = Path(out)
     target = out / "demo.h5ad"

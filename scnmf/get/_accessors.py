@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from .. import _constants as C
+from scnmf import _keys as C
 
 
 def programs(adata: AnnData, key: str = C.NMF_KEY, n_genes: int = 10) -> pd.DataFrame:

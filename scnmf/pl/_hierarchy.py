@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from anndata import AnnData
 
-from .. import _constants as C
+from scnmf import _keys as C
+
 from .._docs import doc_params
 from ..tl._deep_nmf import UNS_DEEP, UNS_ERRORS, UNS_H, UNS_MULTILAYER, UNS_RANKS
 from ._utils import PL_DOCS, finish, new_axes, stored

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 from anndata import AnnData
 
-from .. import _constants as C
+from scnmf import _keys as C
+
 from .._docs import doc_params
 from ._utils import PL_DOCS, finish, new_axes, stored
 

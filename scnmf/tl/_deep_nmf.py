@@ -10,12 +10,13 @@ import pandas as pd
 from anndata import AnnData
 from scanpy import logging as logg
 
-from .. import _constants as C
-from .._core._threads import single_threaded_blas
-from .._core.backend import is_dask
-from .._core.deep import deep_nmf as _deep_nmf
-from .._core.deep_updates import SUPPORTED_BETAS
-from .._core.torch_backend import resolve_device
+from scnmf import _keys as C
+
+from .._core._backends._threads import single_threaded_blas
+from .._core._backends.dask import is_dask
+from .._core._backends.torch import resolve_device
+from .._core.deep.fit import deep_nmf as _deep_nmf
+from .._core.deep.updates import SUPPORTED_BETAS
 from ._docs import doc_adata, doc_common, doc_matrix_selection, doc_params
 from ._utils import (
     DEFAULT,

@@ -9,12 +9,14 @@ import numpy as np
 from anndata import AnnData
 from scanpy import logging as logg
 
-from .. import _constants as C
-from .._core.backend import is_dask
-from .._core.hals import hals
-from .._core.init import INIT_NAMES, initialize
-from .._core.mu import mu
-from .._core.torch_backend import resolve_device, torch_hals, torch_mu
+from scnmf import _keys as C
+
+from .._core._backends.dask import is_dask
+from .._core._backends.torch import resolve_device
+from .._core.nmf.hals import hals
+from .._core.nmf.init import INIT_NAMES, initialize
+from .._core.nmf.mu import mu
+from .._core.nmf.ops_torch import torch_hals, torch_mu
 from ._docs import doc_adata, doc_common, doc_matrix_selection, doc_params
 from ._utils import (
     DEFAULT,
@@ -178,7 +180,7 @@ def nmf(
             bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
 
         if is_dask(X):
-            from .._core.distributed import dask_hals, dask_mu
+            from .._core.nmf.ops_dask import dask_hals, dask_mu
 
             run_hals, run_mu = dask_hals, dask_mu
             device = "dask"
@@ -251,7 +253,7 @@ def _check_agd_options(options: dict | None, solver: str) -> dict:
 
 def _refine_agd(X, warm, options: dict, random_state: int | None):
     """AGD stages from a HALS/MU warm start (AGD refines; from scratch it fails)."""
-    from .._core.agd import agd
+    from .._core.nmf.agd import agd
 
     settings = {k: v for k, v in options.items() if k != "warm_start"}
     n_stages = int(settings.get("n_stages", 100))

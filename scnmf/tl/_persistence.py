@@ -11,11 +11,14 @@ import scipy.sparse as sp
 from anndata import AnnData
 from scanpy import logging as logg
 
-from .. import _constants as C
-from .._core.backend import is_dask
-from .._core.graph import EXACT_MAX_CELLS, EdgeList, candidate_edges, pair_distances
-from .._core.persistence import Persistence, betti0, select_scales
-from .._core.persistence import persistence as _persistence
+from scnmf import _keys as C
+
+from .._core._backends.dask import is_dask
+from .._core.graph.distances import pair_distances
+from .._core.graph.edges import candidate_edges
+from .._core.graph.mst import EXACT_MAX_CELLS, EdgeList
+from .._core.graph.persistence import Persistence, betti0, select_scales
+from .._core.graph.persistence import persistence as _persistence
 from ._utils import check_adata, check_positive_int, check_random_state, h5ad_safe, prepare_target
 
 #: ``uns`` key of scanpy's default neighbour graph (``sc.pp.neighbors``).

@@ -8,15 +8,15 @@ import numpy as np
 from anndata import AnnData
 from scanpy import logging as logg
 
-from .. import _constants as C
-from .._core._threads import single_threaded_blas
-from .._core.backend import is_dask
-from .._core.dask_worker import solve_on_worker
-from .._core.init import INIT_NAMES
-from .._core.pnmf import pnmf as _pnmf
-from .._core.scale_choice import stable_scale
-from .._core.torch_backend import resolve_device
-from .._core.torch_pnmf import torch_pnmf_backend
+from scnmf import _keys as C
+
+from .._core._backends._threads import single_threaded_blas
+from .._core._backends.dask import is_dask, solve_on_worker
+from .._core._backends.torch import resolve_device
+from .._core.nmf.init import INIT_NAMES
+from .._core.pnmf.ops_torch import torch_pnmf_backend
+from .._core.pnmf.pnmf import pnmf as _pnmf
+from .._core.pnmf.scale_choice import stable_scale
 from ._docs import doc_adata, doc_common, doc_matrix_selection, doc_params
 from ._persistence import cell_edges, run_persistence
 from ._utils import (

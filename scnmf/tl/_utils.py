@@ -9,8 +9,8 @@ import numpy as np
 import scipy.sparse as sp
 from anndata import AnnData
 
-from .._constants import BETA_LOSS_NAMES
-from .._core.backend import dask_summary, is_dask
+from .._core._backends.dask import dask_summary, is_dask
+from .._keys import BETA_LOSS_NAMES
 
 
 class _Default:

@@ -4,16 +4,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from scnmf._core import agd as agd_module
-from scnmf._core.agd import AGDResult, agd, decode, hard_threshold
-from scnmf._core.hals import hals
-from scnmf._core.metrics import (
-    cosine_error,
-    match_programs,
-    matched_relative_error,
-)
-from scnmf._core.mu import mu
+from scnmf._core.nmf import agd as agd_module
+from scnmf._core.nmf.agd import AGDResult, agd, decode, hard_threshold
+from scnmf._core.nmf.hals import hals
+from scnmf._core.nmf.mu import mu
 from scnmf.datasets import correlated_programs
+from scnmf.metrics import cosine_error, match_programs, matched_relative_error
 
 
 def _mild_init(X, H_true, strength=0.5, seed=1):

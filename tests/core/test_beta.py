@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from scnmf._core.beta import beta_divergence
+from scnmf._core.nmf.beta import beta_divergence
 
 
 def _naive(X, Y, beta):

@@ -2,8 +2,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from scnmf._core import deep_updates as du
-from scnmf._core.deep import _DenseTerms, deep_nmf, multilayer_nmf
+from scnmf._core.deep import minvol
+from scnmf._core.deep import updates as du
+from scnmf._core.deep.fit import deep_nmf
+from scnmf._core.deep.multilayer import _DenseTerms, multilayer_nmf
 
 RANKS = (6, 4, 2)
 
@@ -126,7 +128,7 @@ def test_minvol_solve_is_feasible_and_optimal():
     rng = np.random.default_rng(5)
     W = rng.dirichlet(np.ones(25), size=3).T  # columns sum to one
     C = rng.uniform(0.5, 2.0, W.shape)
-    major = du.MinVolMajoriser(W, C, np.ones(3), a=0.5, delta=1.0)
+    major = minvol.MinVolMajoriser(W, C, np.ones(3), a=0.5, delta=1.0)
     best = major.solve()
     np.testing.assert_allclose(best.sum(axis=0), 1.0, atol=1e-12)
     for _ in range(20):  # no feasible point nearby does better

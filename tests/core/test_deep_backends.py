@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from scnmf._core import deep_updates as du
-from scnmf._core.deep import deep_nmf, multilayer_nmf
+from scnmf._core.deep import updates as du
+from scnmf._core.deep.fit import deep_nmf
+from scnmf._core.deep.multilayer import multilayer_nmf
 
 pytestmark = pytest.mark.filterwarnings("ignore:Sparse:UserWarning")  # torch's CSR is beta
 
@@ -83,7 +84,7 @@ def test_torch_multilayer_matches_numpy(torch, data):
 
 @pytest.mark.parametrize("beta", [1.0, 1.5, 2.0])
 def test_torch_h_steps_match_numpy(torch, beta):
-    from scnmf._core.torch_deep import mu_step_t, row_simplex_step_t
+    from scnmf._core.deep.layers_torch import mu_step_t, row_simplex_step_t
 
     rng = np.random.default_rng(4)
     H = rng.dirichlet(np.ones(30), size=4)
@@ -98,7 +99,7 @@ def test_torch_h_steps_match_numpy(torch, beta):
 
 
 def test_torch_layer1_holds_csr_on_device(torch, data):
-    from scnmf._core.torch_deep import TorchLayer1
+    from scnmf._core.deep.layers_torch import TorchLayer1
 
     layer = TorchLayer1(sp.csr_matrix(data), 1.0, "cpu")
     assert layer.data.X.layout == torch.sparse_csr and layer.data.X.shape == (80, 50)
@@ -127,7 +128,7 @@ def _lazy(X, rows=30):
 
 
 def test_dask_local_scheduler_matches_in_memory(data):
-    from scnmf._core.dask_deep import DaskLayer1
+    from scnmf._core.deep.layers_dask import DaskLayer1
 
     X = sp.csr_matrix(data)
     lazy = _lazy(X)
@@ -146,7 +147,7 @@ def test_dask_rejects_gene_chunks(data):
 
 @pytest.mark.parametrize("beta,sparse,kwargs", [CASES[0], CASES[3], CASES[5]])
 def test_dask_cluster_matches_in_memory(client, data, beta, sparse, kwargs):
-    from scnmf._core.dask_deep import DaskLayer1
+    from scnmf._core.deep.layers_dask import DaskLayer1
 
     X = sp.csr_matrix(data) if sparse else data
     lazy = _lazy(X)

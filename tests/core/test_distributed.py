@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from scnmf._core.hals import hals
-from scnmf._core.init import initialize
-from scnmf._core.mu import mu
+from scnmf._core.nmf.hals import hals
+from scnmf._core.nmf.init import initialize
+from scnmf._core.nmf.mu import mu
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
@@ -17,7 +17,7 @@ def _dask(X, rows=37):
 @pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("beta", [2.0, 1.0, 1.5])
 def test_dask_mu_equals_in_memory(counts, sparse, beta):
-    from scnmf._core.distributed import dask_mu
+    from scnmf._core.nmf.ops_dask import dask_mu
 
     X = sp.csr_matrix(counts) if sparse else counts
     W0, H0 = initialize(X, 4, "nndsvda", random_state=0)
@@ -30,7 +30,7 @@ def test_dask_mu_equals_in_memory(counts, sparse, beta):
 
 
 def test_dask_hals_equals_in_memory(counts_csr):
-    from scnmf._core.distributed import dask_hals
+    from scnmf._core.nmf.ops_dask import dask_hals
 
     W0, H0 = initialize(counts_csr, 4, "nndsvda", random_state=0)
     ref = hals(counts_csr, W0, H0, max_iter=20, tol=0, max_inner=3)
@@ -40,7 +40,7 @@ def test_dask_hals_equals_in_memory(counts_csr):
 
 
 def test_dask_tolerance_stop_matches(counts):
-    from scnmf._core.distributed import dask_mu
+    from scnmf._core.nmf.ops_dask import dask_mu
 
     W0, H0 = initialize(counts, 3, "nndsvda", random_state=0)
     ref = mu(counts, W0, H0, beta=1.0, max_iter=300, tol=1e-3)
@@ -50,7 +50,7 @@ def test_dask_tolerance_stop_matches(counts):
 
 
 def test_dask_rejects_gene_chunks(counts):
-    from scnmf._core.distributed import dask_mu
+    from scnmf._core.nmf.ops_dask import dask_mu
 
     X = da.from_array(counts, chunks=(40, 20))
     W0, H0 = initialize(counts, 3, "random", random_state=0)
@@ -59,7 +59,7 @@ def test_dask_rejects_gene_chunks(counts):
 
 
 def test_dask_randomized_svd_matches_exact(counts_csr):
-    from scnmf._core.distributed import dask_randomized_svd
+    from scnmf._core.nmf.ops_dask import dask_randomized_svd
 
     _, S, _ = dask_randomized_svd(_dask(counts_csr), 3, n_power_iter=4)
     exact = np.linalg.svd(counts_csr.toarray(), compute_uv=False)[:3]
@@ -99,7 +99,7 @@ def test_tl_nmf_dask_bad_values_rejected(adata):
 
 def test_tl_nmf_agd_on_dask_refused_before_any_fit(adata, monkeypatch):
     import scnmf as snmf
-    from scnmf._core import distributed as dist
+    from scnmf._core.nmf import ops_dask as dist
 
     lazy = adata.copy()
     lazy.X = _dask(adata.X.astype(np.float32), rows=40)

@@ -4,6 +4,8 @@ import scipy.sparse as sp
 from scipy.spatial.distance import cdist
 
 from scnmf._core import graph as g
+from scnmf._core.graph.edges import _link_components
+from scnmf._core.graph.mst import _sorted_edges
 
 
 def dense_epsilon_laplacian(X, eps):
@@ -100,7 +102,7 @@ def test_sorted_edges_match_unique_lexsort_reference(n):
     rows, cols = rng.integers(0, n, m), rng.integers(0, n, m)
     rows[:200] = 0  # one vertex with a long bucket (sorted by mergesort, not insertion)
     dists = np.round(rng.random(m), 2)  # many ties in length
-    got = g._sorted_edges(n, rows, cols, dists, exact=False)
+    got = _sorted_edges(n, rows, cols, dists, exact=False)
     ref = _reference_sorted_edges(n, rows, cols, dists)
     for a, b in zip((got.rows, got.cols, got.dists), ref, strict=True):
         np.testing.assert_array_equal(a, b)
@@ -114,7 +116,7 @@ def test_spanning_forest_and_components_match_scipy():
     rows, cols = rng.integers(0, 150, 600), rng.integers(0, 150, 600)  # 150 … 299 isolated
     rows = np.r_[rows, 200, 201]
     cols = np.r_[cols, 201, 202]
-    edges = g._sorted_edges(n, rows, cols, rng.random(rows.size) + 0.1, exact=False)
+    edges = _sorted_edges(n, rows, cols, rng.random(rows.size) + 0.1, exact=False)
     forest = g.minimum_spanning_forest(edges)
     G = sp.coo_matrix((edges.dists, (edges.rows, edges.cols)), shape=(n, n)).tocsr()
     np.testing.assert_allclose(np.sort(edges.dists[forest]), np.sort(minimum_spanning_tree(G).data))
@@ -171,12 +173,12 @@ def test_link_components_exact_when_sample_covers_data(seed):
     from scipy.sparse.csgraph import minimum_spanning_tree
 
     ref = np.sort(minimum_spanning_tree(sp.csr_matrix(np.where(np.isinf(exact), 0, exact))).data)
-    r, q, d = g._link_components(X, labels)  # 720 cells ≤ LINK_SAMPLE: exhaustive
+    r, q, d = _link_components(X, labels)  # 720 cells ≤ LINK_SAMPLE: exhaustive
     np.testing.assert_allclose(_component_tree(X, labels, r, q, d), ref, rtol=1e-12)
     # sampled (8 points per group) and refined, or one point per group + kNN: still a
     # spanning set of genuine, exactly measured cross-component pairs, never shorter
     for kw in ({"sample": 48}, {"max_groups": 2}):
-        r, q, d = g._link_components(X, labels, **kw)
+        r, q, d = _link_components(X, labels, **kw)
         assert np.all(labels[r] != labels[q])
         np.testing.assert_allclose(d, np.sqrt(((X[r] - X[q]) ** 2).sum(axis=1)), rtol=1e-12)
         assert np.all(d >= exact[labels[r], labels[q]] * (1 - 1e-12))

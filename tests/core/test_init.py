@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from scnmf._core.init import initialize
+from scnmf._core.nmf.init import initialize
 
 
 @pytest.mark.parametrize("init", ["nndsvd", "nndsvda", "nndsvdar", "random"])

@@ -4,8 +4,8 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial.distance import cdist
 
-from scnmf._core.graph import candidate_edges
-from scnmf._core.persistence import persistence, select_scales
+from scnmf._core.graph.edges import candidate_edges
+from scnmf._core.graph.persistence import persistence, select_scales
 
 
 def dense_betti0(X, eps):
@@ -48,7 +48,7 @@ def test_diagram_shape_and_extremes():
 
 
 def test_disconnected_candidate_set_keeps_essential_classes():
-    from scnmf._core.graph import EdgeList
+    from scnmf._core.graph.mst import EdgeList
 
     edges = EdgeList(4, np.array([0, 2]), np.array([1, 3]), np.array([1.0, 2.0]), exact=False)
     P = persistence(edges)
@@ -68,7 +68,7 @@ def test_select_scales_geometric_in_betti0():
 def test_gudhi_on_spanning_forest_equals_gudhi_on_all_edges():
     import gudhi
 
-    from scnmf._core.persistence import h0_diagram
+    from scnmf._core.graph.persistence import h0_diagram
 
     X = data(2)
     edges = candidate_edges(X)  # all pairs: 63 cells, 1,953 edges

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from scnmf._core._pnmf_kernels import cell_step, cell_sums, empty_like_rows
-from scnmf._core.pnmf import SIGMA, _lin_step
+from scnmf._core.pnmf._kernels import cell_step, cell_sums, empty_like_rows
+from scnmf._core.pnmf.gnmf import SIGMA, _lin_step
 
 
 def _case(seed, dtype, with_graph, with_pull, n=700, k=6):

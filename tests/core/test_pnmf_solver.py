@@ -2,10 +2,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from scnmf._core.graph import candidate_edges, epsilon_graph, knn_graph
-from scnmf._core.init import initialize
-from scnmf._core.persistence import persistence, select_scales
-from scnmf._core.pnmf import graph_nmf, pnmf
+from scnmf._core.graph.edges import candidate_edges
+from scnmf._core.graph.laplacian import epsilon_graph, knn_graph
+from scnmf._core.graph.persistence import persistence, select_scales
+from scnmf._core.nmf.init import initialize
+from scnmf._core.pnmf.gnmf import graph_nmf
+from scnmf._core.pnmf.pnmf import pnmf
 from scnmf.datasets import concentric_circles
 
 

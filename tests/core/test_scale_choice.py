@@ -1,6 +1,6 @@
 import numpy as np
 
-from scnmf._core.scale_choice import neighbour_stability, stable_scale
+from scnmf._core.pnmf.scale_choice import neighbour_stability, stable_scale
 
 
 def test_neighbour_stability_is_mean_ari_with_adjacent_scales():

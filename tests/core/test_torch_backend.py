@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from scnmf._core.hals import hals
-from scnmf._core.init import initialize
-from scnmf._core.mu import mu
+from scnmf._core.nmf.hals import hals
+from scnmf._core.nmf.init import initialize
+from scnmf._core.nmf.mu import mu
 
 torch = pytest.importorskip("torch")
 
@@ -15,7 +15,7 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 @pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("beta", [2.0, 1.0, 1.5, 0.5])
 def test_torch_mu_matches_cpu_engine(counts, device, sparse, beta):
-    from scnmf._core.torch_backend import torch_mu
+    from scnmf._core.nmf.ops_torch import torch_mu
 
     X = sp.csr_matrix(counts) if sparse else counts
     W0, H0 = initialize(X, 4, "nndsvda", random_state=0)
@@ -29,7 +29,7 @@ def test_torch_mu_matches_cpu_engine(counts, device, sparse, beta):
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_torch_hals_matches_cpu_engine(counts_csr, device):
-    from scnmf._core.torch_backend import torch_hals
+    from scnmf._core.nmf.ops_torch import torch_hals
 
     W0, H0 = initialize(counts_csr, 4, "nndsvda", random_state=0)
     ref = hals(counts_csr, W0, H0, max_iter=20, tol=0, max_inner=3)
@@ -39,7 +39,7 @@ def test_torch_hals_matches_cpu_engine(counts_csr, device):
 
 
 def test_float32_on_device(counts_csr):
-    from scnmf._core.torch_backend import torch_mu
+    from scnmf._core.nmf.ops_torch import torch_mu
 
     X = counts_csr.astype(np.float32)
     W0, H0 = initialize(X, 3, "nndsvda", random_state=0)
@@ -50,7 +50,7 @@ def test_float32_on_device(counts_csr):
 
 
 def test_device_resolution():
-    from scnmf._core.torch_backend import resolve_device
+    from scnmf._core._backends.torch import resolve_device
 
     assert resolve_device("cpu") == "cpu"
     assert resolve_device("auto") in ("cpu", "cuda")

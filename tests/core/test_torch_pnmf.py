@@ -2,10 +2,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from scnmf._core.graph import candidate_edges, epsilon_graph
-from scnmf._core.init import initialize
-from scnmf._core.persistence import persistence, select_scales
-from scnmf._core.pnmf import ScaleGraphs, graph_nmf, pnmf, total_objective
+from scnmf._core.graph.edges import candidate_edges
+from scnmf._core.graph.laplacian import epsilon_graph
+from scnmf._core.graph.persistence import persistence, select_scales
+from scnmf._core.nmf.init import initialize
+from scnmf._core.pnmf.gnmf import graph_nmf
+from scnmf._core.pnmf.pnmf import ScaleGraphs, pnmf, total_objective
 
 torch = pytest.importorskip("torch")
 
@@ -43,7 +45,7 @@ def _matrix(X, sparse, dtype):
 @pytest.mark.parametrize("normalize", ["start", "iteration"])
 @pytest.mark.parametrize("sparse", [False, True])
 def test_subproblem_matches_graph_nmf(problem, sparse, normalize, device):
-    from scnmf._core.torch_pnmf import torch_graph_nmf
+    from scnmf._core.pnmf.ops_torch import torch_graph_nmf
 
     X0, edges, scales = problem
     X = _matrix(X0, sparse, np.float64)
@@ -69,7 +71,7 @@ def test_subproblem_matches_graph_nmf(problem, sparse, normalize, device):
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_stopping_rule_and_callback_match(problem, device):
-    from scnmf._core.torch_pnmf import torch_graph_nmf
+    from scnmf._core.pnmf.ops_torch import torch_graph_nmf
 
     X0, edges, scales = problem
     X = _matrix(X0, True, np.float64)
@@ -86,7 +88,7 @@ def test_stopping_rule_and_callback_match(problem, device):
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("sparse", [False, True])
 def test_pnmf_with_torch_backend_matches_numpy(problem, sparse, device):
-    from scnmf._core.torch_pnmf import torch_pnmf_backend
+    from scnmf._core.pnmf.ops_torch import torch_pnmf_backend
 
     X0, edges, scales = problem
     X = _matrix(X0, sparse, np.float32)
@@ -102,7 +104,7 @@ def test_pnmf_with_torch_backend_matches_numpy(problem, sparse, device):
 
 
 def test_total_objective_matches_and_graphs_go_to_device_once(problem):
-    from scnmf._core.torch_pnmf import TorchGraphNMF
+    from scnmf._core.pnmf.ops_torch import TorchGraphNMF
 
     X0, edges, scales = problem
     X = _matrix(X0, True, np.float64)
@@ -118,7 +120,7 @@ def test_total_objective_matches_and_graphs_go_to_device_once(problem):
 
 
 def test_wrong_matrix_and_normalize_rejected(problem):
-    from scnmf._core.torch_pnmf import TorchGraphNMF
+    from scnmf._core.pnmf.ops_torch import TorchGraphNMF
 
     X0, _, _ = problem
     solver = TorchGraphNMF(X0, "cpu")

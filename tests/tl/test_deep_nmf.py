@@ -5,7 +5,7 @@ import scanpy as sc
 import scipy.sparse as sp
 
 import scnmf as snmf
-from scnmf import _constants as C
+from scnmf import _keys as C
 from scnmf.tl._deep_nmf import UNS_DEEP, UNS_ERRORS, UNS_H, UNS_MULTILAYER
 
 KEY = C.DEEP_NMF_KEY

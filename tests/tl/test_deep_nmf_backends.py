@@ -8,7 +8,7 @@ import scanpy as sc
 import scipy.sparse as sp
 
 import scnmf as snmf
-from scnmf import _constants as C
+from scnmf import _keys as C
 
 KEY = C.DEEP_NMF_KEY
 RANKS = (4, 2)

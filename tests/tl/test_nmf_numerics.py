@@ -45,7 +45,7 @@ def test_extreme_scales_float32(counts, scale, beta):
 
 
 def test_non_finite_results_are_never_stored(adata, monkeypatch):
-    from scnmf._core import mu as mu_module
+    from scnmf._core.nmf import mu as mu_module
     from scnmf.tl import _nmf
 
     real = mu_module.mu

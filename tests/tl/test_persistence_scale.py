@@ -51,7 +51,7 @@ def test_scanpy_graph_reused_by_default_equals_recomputation(clustered):
 
 
 def test_reused_graph_through_boruvka_path_equals_recomputation(clustered):
-    from scnmf._core.graph import candidate_edges
+    from scnmf._core.graph.edges import candidate_edges
     from scnmf.tl._persistence import _knn_from_neighbors
 
     _neighbors(clustered)

@@ -3,7 +3,7 @@ import pytest
 import scipy.sparse as sp
 
 import scnmf as snmf
-from scnmf import _constants as C
+from scnmf import _keys as C
 
 
 @pytest.fixture

@@ -57,7 +57,7 @@ def _round_trip(adata, tmp_path):
 def test_torch_path_stores_exactly_as_cpu(small, monkeypatch, tmp_path):
     """The tl → torch wiring, with torch's CPU build standing in for a GPU."""
     torch = pytest.importorskip("torch")
-    from scnmf._core import torch_pnmf
+    from scnmf._core.pnmf import ops_torch as torch_pnmf
     from scnmf.tl import _gnmf, _pnmf
 
     ref = snmf.tl.pnmf(small, 3, device="cpu", copy=True, **KW)

@@ -20,10 +20,10 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from ._result import NMFResult
-from .graph import degrees
-from .pnmf import SIGMA
-from .torch_backend import _to_numpy, _TorchData, resolve_device
+from .._backends.torch import _to_numpy, _TorchData, resolve_device
+from ..graph.laplacian import degrees
+from ..nmf.result import NMFResult
+from .gnmf import SIGMA
 
 NORMALIZE: tuple[str, ...] = ("start", "iteration", "none")
 

@@ -8,277 +8,28 @@ the ε-graph ``{(i, j): d_ij < ε}`` is a prefix of that list and costs O(edges)
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 import numba as nb
 import numpy as np
 import scipy.sparse as sp
 
-#: Up to this many cells the candidate set is every pair (exact ε-graphs, as the reference).
-EXACT_MAX_CELLS = 1000
-#: Up to this many cells (dense representation) the spanning tree is the exact Euclidean MST
-#: (Prim, O(n²·p) time, O(n·p) memory: ~5 s at 30,000 × 50); beyond, the kNN graph's
-#: components joined by Borůvka links (see :func:`candidate_edges`).
-PRIM_MAX_CELLS = 30000
-
-
-@nb.njit(cache=True, fastmath={"reassoc", "contract"})
-def _prim_mst(X):  # pragma: no cover - numba
-    # Dense Prim on the implicit complete graph: distances are recomputed from the vertex
-    # just added, so memory stays O(n) and lengths are exact up to rounding (difference
-    # form, no dot-product trick; the sum over coordinates may be vectorised). Vertices not
-    # yet in the tree are kept packed in Y[:m] (their ids in order[:m]), so iteration t
-    # scans n − t contiguous rows. Serial on purpose: a parallel region per iteration costs
-    # more than it saves, badly so on a busy machine.
-    n, p = X.shape
-    rows = np.empty(max(n - 1, 0), dtype=np.int64)
-    cols = np.empty(max(n - 1, 0), dtype=np.int64)
-    dists = np.empty(max(n - 1, 0), dtype=np.float64)
-    if n < 2:
-        return rows, cols, dists
-    Y = np.empty((n, p), dtype=np.float64)
-    for i in range(n):
-        for c in range(p):
-            Y[i, c] = X[i, c]
-    order = np.arange(n)
-    best = np.full(n, np.inf)  # squared distance to the tree
-    parent = np.full(n, -1, dtype=np.int64)
-    xc = Y[0].copy()
-    cur = 0
-    m = n - 1
-    Y[0] = Y[m]
-    order[0] = order[m]
-    for it in range(n - 1):
-        low = np.inf
-        low_t = 0
-        for t in range(m):
-            acc = 0.0
-            for c in range(p):
-                diff = xc[c] - Y[t, c]
-                acc += diff * diff
-            if acc < best[t]:
-                best[t] = acc
-                parent[t] = cur
-            if best[t] < low:
-                low = best[t]
-                low_t = t
-        cur = order[low_t]
-        rows[it] = parent[low_t]
-        cols[it] = cur
-        dists[it] = np.sqrt(low)
-        xc[:] = Y[low_t]
-        m -= 1
-        Y[low_t] = Y[m]
-        order[low_t] = order[m]
-        best[low_t] = best[m]
-        parent[low_t] = parent[m]
-    return rows, cols, dists
-
-
-@dataclass
-class EdgeList:
-    """Undirected candidate edges sorted by length (each edge once, ``rows < cols``).
-
-    Attributes
-    ----------
-    n
-        Number of vertices (cells).
-    rows, cols
-        int64 endpoints.
-    dists
-        float64 Euclidean lengths, non-decreasing (ties ordered by ``(rows, cols)``).
-    exact
-        Whether the list holds every pair (ε-graphs then equal the dense construction).
-    timings
-        Wall time in seconds of each construction stage (diagnostics; may be empty).
-    """
-
-    n: int
-    rows: np.ndarray
-    cols: np.ndarray
-    dists: np.ndarray
-    exact: bool
-    timings: dict[str, float] = field(default_factory=dict, repr=False, compare=False)
-
-    @property
-    def n_edges(self) -> int:
-        """Number of candidate edges."""
-        return int(self.dists.size)
-
-
-@nb.njit(cache=True)
-def _first_of_each_pair(lo, hi, n):  # pragma: no cover - numba
-    # Indices of the first occurrence of every (lo, hi) pair, in lexicographic (lo, hi) order:
-    # a stable counting sort by lo, then a stable sort by hi inside each (short) bucket.
-    m = lo.size
-    start = np.zeros(n + 1, dtype=np.int64)
-    for e in range(m):
-        start[lo[e] + 1] += 1
-    for v in range(n):
-        start[v + 1] += start[v]
-    fill = start[:-1].copy()
-    order = np.empty(m, dtype=np.int64)
-    for e in range(m):
-        order[fill[lo[e]]] = e
-        fill[lo[e]] += 1
-    keep = np.empty(m, dtype=np.int64)
-    n_keep = 0
-    for v in range(n):
-        a, b = start[v], start[v + 1]
-        if b - a > 32:
-            seg = order[a:b].copy()
-            sub = np.argsort(hi[seg], kind="mergesort")
-            for t in range(b - a):
-                order[a + t] = seg[sub[t]]
-        else:  # insertion sort (stable) on the few edges of a typical vertex
-            for i in range(a + 1, b):
-                e = order[i]
-                j = i - 1
-                while j >= a and hi[order[j]] > hi[e]:
-                    order[j + 1] = order[j]
-                    j -= 1
-                order[j + 1] = e
-        last = -1
-        for i in range(a, b):
-            e = order[i]
-            if hi[e] != last:
-                keep[n_keep] = e
-                n_keep += 1
-                last = hi[e]
-    return keep[:n_keep]
-
-
-def _sorted_edges(n: int, rows, cols, dists, exact: bool) -> EdgeList:
-    """Undirected, deduplicated (first listing wins), self-loop-free edges sorted by length.
-
-    Ties in length are ordered by ``(rows, cols)``. O(edges) apart from one sort by length.
-    """
-    rows = np.asarray(rows, dtype=np.int64)
-    cols = np.asarray(cols, dtype=np.int64)
-    dists = np.asarray(dists, dtype=np.float64)
-    lo, hi = np.minimum(rows, cols), np.maximum(rows, cols)
-    keep = lo != hi
-    if not keep.all():
-        lo, hi, dists = lo[keep], hi[keep], dists[keep]
-    first = _first_of_each_pair(lo, hi, n)  # kNN lists name most edges twice
-    lo, hi, dists = lo[first], hi[first], dists[first]
-    # (lo, hi) is already lexicographic, so a stable sort by length orders ties by (lo, hi).
-    order = np.argsort(dists, kind="stable")
-    return EdgeList(n, lo[order], hi[order], dists[order], exact)
-
-
-@nb.njit(cache=True)
-def _find(parent, v):  # pragma: no cover - numba
-    while parent[v] != v:
-        parent[v] = parent[parent[v]]  # path halving
-        v = parent[v]
-    return v
-
-
-@nb.njit(cache=True)
-def _kruskal(n, rows, cols):  # pragma: no cover - numba
-    parent = np.arange(n)
-    size = np.ones(n, dtype=np.int64)
-    picked = np.empty(max(n - 1, 0), dtype=np.int64)
-    n_picked = 0
-    for e in range(rows.size):
-        if n_picked == n - 1:
-            break
-        a = _find(parent, rows[e])
-        b = _find(parent, cols[e])
-        if a == b:
-            continue
-        if size[a] < size[b]:
-            a, b = b, a
-        parent[b] = a
-        size[a] += size[b]
-        picked[n_picked] = e
-        n_picked += 1
-    return picked[:n_picked]
-
-
-@nb.njit(cache=True)
-def _component_labels(n, rows, cols):  # pragma: no cover - numba
-    parent = np.arange(n)
-    for e in range(rows.size):
-        a = _find(parent, rows[e])
-        b = _find(parent, cols[e])
-        if a != b:
-            if a < b:
-                parent[b] = a
-            else:
-                parent[a] = b
-    labels = np.empty(n, dtype=np.int64)
-    compact = np.full(n, -1, dtype=np.int64)
-    n_comp = 0
-    for v in range(n):
-        r = _find(parent, v)
-        if compact[r] < 0:
-            compact[r] = n_comp
-            n_comp += 1
-        labels[v] = compact[r]
-    return labels, n_comp
-
-
-def minimum_spanning_forest(edges: EdgeList) -> np.ndarray:
-    """Indices (into ``edges``) of a minimum spanning forest: Kruskal on the sorted list.
-
-    O(edges · α(n)) with union–find. Its edge lengths are the finite H0 deaths of the
-    filtration (elder rule), so its ε-graphs have the components of the full candidate set's.
-    """
-    return _kruskal(edges.n, edges.rows, edges.cols)
-
-
-def connected_component_labels(n: int, rows, cols) -> tuple[np.ndarray, int]:
-    """Component of every vertex (``0 … c−1``, numbered by first vertex) and ``c``."""
-    labels, n_comp = _component_labels(
-        n, np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
-    )
-    return labels, int(n_comp)
-
-
-def _row_norms_sq(X) -> np.ndarray:
-    if sp.issparse(X):
-        return np.asarray(X.multiply(X).sum(axis=1), dtype=np.float64).ravel()
-    return np.einsum("ij,ij->i", X, X, dtype=np.float64)
-
-
-def all_pairs(X) -> EdgeList:
-    """Every pair of rows of ``X`` as a candidate edge (small ``n`` only: O(n²) memory)."""
-    n = X.shape[0]
-    rows, cols = np.triu_indices(n, k=1)
-    if sp.issparse(X):
-        from sklearn.metrics.pairwise import euclidean_distances
-
-        dists = euclidean_distances(X.astype(np.float64))[rows, cols]
-    else:
-        from scipy.spatial.distance import pdist
-
-        # pdist is exact (duplicate cells are at distance 0, not ~1e-8 as with the dot trick).
-        dists = pdist(np.asarray(X, dtype=np.float64))
-    return _sorted_edges(n, rows, cols, dists, exact=True)
-
-
-def knn_edges(X, n_neighbors: int, random_state: int | None = 0) -> tuple[np.ndarray, ...]:
-    """Directed kNN edges ``(rows, cols, dists)`` of the rows of ``X`` (self excluded).
-
-    Exact (scikit-learn) up to 20,000 cells, NN-descent (pynndescent) beyond.
-    """
-    n = X.shape[0]
-    k = min(n_neighbors, n - 1)
-    if n <= 20000:
-        from sklearn.neighbors import NearestNeighbors
-
-        nn = NearestNeighbors(n_neighbors=k + 1).fit(X)
-        dist, idx = nn.kneighbors(X)
-    else:
-        from pynndescent import NNDescent
-
-        index = NNDescent(X, n_neighbors=k + 1, random_state=random_state, n_jobs=-1)
-        idx, dist = index.neighbor_graph
-    rows = np.repeat(np.arange(n), idx.shape[1])
-    return rows, idx.ravel().astype(np.int64), dist.ravel().astype(np.float64)
-
+from .distances import (
+    _BLOCK,
+    _dense_rows,
+    _row_norms_sq,
+    _sq_dists,
+    all_pairs,
+    knn_edges,
+    pair_distances,
+)
+from .mst import (
+    EXACT_MAX_CELLS,
+    PRIM_MAX_CELLS,
+    EdgeList,
+    _prim_mst,
+    _sorted_edges,
+    connected_component_labels,
+)
 
 #: Points sampled per Borůvka round to find links between components (exhaustive, so the
 #: links are the exact shortest ones, when the data has at most this many cells).
@@ -292,8 +43,6 @@ LINK_CANDIDATES = 6
 #: their beam (nearest points tried on the other side per step).
 LINK_REFINE = 8
 LINK_BEAM = 8
-#: Memory (number of float64 distances) of one block of a distance computation.
-_BLOCK = 1 << 22
 
 
 @nb.njit(parallel=True, cache=True)
@@ -321,74 +70,6 @@ def _group_minima(
                 best[a, b] = max(cur, 0.0)
                 arg_row[a, b] = row_offset + i
                 arg_col[a, b] = ci
-
-
-def _dense_rows(M) -> np.ndarray:
-    return M.toarray() if sp.issparse(M) else np.asarray(M)
-
-
-def _sq_dists(Q, q_sq, T, t_sq) -> np.ndarray:
-    """Squared Euclidean distances ``|q − t|²`` (dot-product form, clipped at 0)."""
-    D2 = _dense_rows(Q @ T.T).astype(np.float64, copy=False)
-    D2 *= -2.0
-    D2 += q_sq[:, None]
-    D2 += t_sq[None, :]
-    np.maximum(D2, 0.0, out=D2)
-    return D2
-
-
-@nb.njit(parallel=True, cache=True)
-def _dense_pair_dists(X, a, b):  # pragma: no cover - numba
-    out = np.empty(a.size)
-    for e in nb.prange(a.size):
-        i, j = a[e], b[e]
-        acc = 0.0
-        for c in range(X.shape[1]):
-            diff = np.float64(X[i, c]) - np.float64(X[j, c])
-            acc += diff * diff
-        out[e] = np.sqrt(acc)
-    return out
-
-
-@nb.njit(parallel=True, cache=True)
-def _csr_pair_dists(indptr, indices, data, a, b):  # pragma: no cover - numba
-    # Sorted column indices: merge the two rows' nonzeros.
-    out = np.empty(a.size)
-    for e in nb.prange(a.size):
-        p, p_end = indptr[a[e]], indptr[a[e] + 1]
-        q, q_end = indptr[b[e]], indptr[b[e] + 1]
-        acc = 0.0
-        while p < p_end or q < q_end:
-            if q >= q_end or (p < p_end and indices[p] < indices[q]):
-                v = np.float64(data[p])
-                p += 1
-            elif p >= p_end or indices[q] < indices[p]:
-                v = np.float64(data[q])
-                q += 1
-            else:
-                v = np.float64(data[p]) - np.float64(data[q])
-                p += 1
-                q += 1
-            acc += v * v
-        out[e] = np.sqrt(acc)
-    return out
-
-
-def pair_distances(X, a, b) -> np.ndarray:
-    """Exact Euclidean distances (float64, difference form) between rows ``a[i]`` and ``b[i]``.
-
-    O(len(a) · p) time, no temporaries of that size (dense or CSR ``X``).
-    """
-    a = np.asarray(a, dtype=np.int64)
-    b = np.asarray(b, dtype=np.int64)
-    if a.size == 0:
-        return np.zeros(0)
-    if sp.issparse(X):
-        X = sp.csr_matrix(X)
-        if not X.has_sorted_indices:
-            X = X.sorted_indices()
-        return _csr_pair_dists(X.indptr, X.indices, X.data, a, b)
-    return _dense_pair_dists(np.ascontiguousarray(X), a, b)
 
 
 def _nearest_in_group(Xp, sq_p, starts, queries, targets, k: int = 1) -> np.ndarray:
@@ -686,70 +367,3 @@ def candidate_edges(
         timings["insert_links"] = time.perf_counter() - t0
     base.timings.update(timings)
     return base
-
-
-def heat_weights(dists: np.ndarray, eps: float) -> np.ndarray:
-    """Edge weights ``exp(−d² / ε^1.5)`` (the reference's kernel)."""
-    return np.exp(-(dists**2) / eps**1.5)
-
-
-def epsilon_graph(edges: EdgeList, eps: float) -> sp.csr_matrix:
-    """Symmetric weighted adjacency of the ε-graph: edge iff ``d < ε``, no self-loops."""
-    m = int(np.searchsorted(edges.dists, eps, side="left"))
-    r, c = edges.rows[:m], edges.cols[:m]
-    w = heat_weights(edges.dists[:m], eps)
-    A = sp.coo_matrix(
-        (np.concatenate([w, w]), (np.concatenate([r, c]), np.concatenate([c, r]))),
-        shape=(edges.n, edges.n),
-    ).tocsr()
-    A.sum_duplicates()
-    return A
-
-
-def degrees(A: sp.spmatrix) -> np.ndarray:
-    """Weighted degree vector of a symmetric adjacency."""
-    return np.asarray(A.sum(axis=1), dtype=np.float64).ravel()
-
-
-def laplacian(A: sp.spmatrix) -> sp.csr_matrix:
-    """Unnormalised Laplacian ``L = D − A`` (sparse)."""
-    return (sp.diags(degrees(A)) - A).tocsr()
-
-
-def knn_graph(X, n_neighbors: int = 5, *, weight: str = "heat", random_state: int | None = 0):
-    """Symmetric kNN adjacency for GNMF (Cai et al. 2011).
-
-    Parameters
-    ----------
-    X
-        n × p data, rows are cells.
-    n_neighbors
-        Neighbours per cell; an edge is kept when either end lists the other.
-    weight
-        ``'heat'``: ``exp(−d² / σ²)`` with σ the mean kNN distance; ``'binary'``: 1.
-    random_state
-        Seed for approximate neighbour search (large n).
-
-    Returns
-    -------
-    scipy.sparse.csr_matrix
-        n × n symmetric adjacency, zero diagonal.
-    """
-    n = X.shape[0]
-    r, c, d = knn_edges(X, n_neighbors, random_state=random_state)
-    edges = _sorted_edges(n, r, c, d, exact=False)
-    if weight == "binary":
-        w = np.ones(edges.n_edges)
-    elif weight == "heat":
-        sigma2 = float(np.mean(edges.dists**2)) or 1.0
-        w = np.exp(-(edges.dists**2) / sigma2)
-    else:
-        raise ValueError(f"Unknown weight {weight!r}; use 'heat' or 'binary'.")
-    A = sp.coo_matrix(
-        (
-            np.concatenate([w, w]),
-            (np.concatenate([edges.rows, edges.cols]), np.concatenate([edges.cols, edges.rows])),
-        ),
-        shape=(n, n),
-    ).tocsr()
-    return A

@@ -23,16 +23,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .deep_backends import data_mean, phase_reporter
-from .deep_updates import FLOOR
-from .torch_backend import (
-    _torch_apply,
-    _TorchBlockedOps,
-    _TorchData,
-    _TorchFrobeniusOps,
-    _TorchSparseKLOps,
-    resolve_device,
-)
+from .._backends.torch import _TorchData, resolve_device
+from ..nmf.ops_torch import _torch_apply, _TorchBlockedOps, _TorchFrobeniusOps, _TorchSparseKLOps
+from .layers_host import data_mean, phase_reporter
+from .updates import FLOOR
 
 _TINY = float(np.finfo(np.float64).tiny)
 
@@ -193,7 +187,7 @@ class TorchLayer1:
 
     def run_engine(self, n_iter: int, callback, phase: str) -> None:
         """``n_iter`` β-MU iterations of the engine on the device (no early stop)."""
-        from .mu import mu_loop
+        from ..nmf.mu import mu_loop
 
         if n_iter == 0:
             return

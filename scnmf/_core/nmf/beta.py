@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .._constants import EPSILON
-from . import _sparse
+from ..._keys import EPSILON
+from .._backends import _sparse
 
 #: Target number of matrix entries materialised at once by the blocked paths.
 BLOCK_ENTRIES = 1 << 22

@@ -39,9 +39,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from . import _sparse
-from ._result import NMFResult
+from .._backends import _sparse
 from .beta import frobenius_from_products, squared_norm
+from .result import NMFResult
 
 Callback = Callable[[int, float], bool | None]
 

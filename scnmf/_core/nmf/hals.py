@@ -14,11 +14,11 @@ import numba as nb
 import numpy as np
 import scipy.sparse as sp
 
-from . import _sparse
-from ._result import NMFResult, has_converged
-from ._threads import single_threaded_blas
+from .._backends import _sparse
+from .._backends._threads import single_threaded_blas
 from .beta import frobenius_from_products, squared_norm
 from .mu import Callback
+from .result import NMFResult, has_converged
 
 
 @nb.njit(parallel=True, cache=True, fastmath=True)

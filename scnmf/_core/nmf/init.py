@@ -9,7 +9,7 @@ from typing import Literal
 
 import numpy as np
 
-from .backend import dask_summary, is_dask
+from .._backends.dask import dask_summary, is_dask
 
 InitName = Literal["nndsvd", "nndsvda", "nndsvdar", "random", "custom"]
 INIT_NAMES: tuple[str, ...] = ("nndsvd", "nndsvda", "nndsvdar", "random", "custom")
@@ -25,7 +25,7 @@ def _mean(X) -> float:
 
 def _nndsvd(X, k: int, random_state: int | None) -> tuple[np.ndarray, np.ndarray]:
     if is_dask(X):
-        from .distributed import dask_randomized_svd
+        from .ops_dask import dask_randomized_svd
 
         U, S, Vt = dask_randomized_svd(X, k, random_state=random_state)
     else:

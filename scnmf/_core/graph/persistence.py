@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .graph import EdgeList, minimum_spanning_forest
+from .mst import EdgeList, minimum_spanning_forest
 
 #: Relative margin that puts the coarsest scale just above the longest candidate edge.
 TOP_MARGIN = 1e-9

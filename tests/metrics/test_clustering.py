@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from scnmf._core.clustering import accuracy, agreement, kmeans_agreement, purity
+from scnmf.metrics import accuracy, agreement, kmeans_agreement, purity
 
 
 def test_perfect_and_permuted_labels_score_one():

@@ -36,11 +36,11 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .backend import is_dask
-from .beta import beta_divergence
-from .deep_updates import FLOOR, mu_step, row_simplex_step
-from .mu import make_ops
-from .mu import mu as mu_solver
+from .._backends.dask import is_dask
+from ..nmf.beta import beta_divergence
+from ..nmf.mu import mu as mu_solver
+from ..nmf.ops_numpy import make_ops
+from .updates import FLOOR, mu_step, row_simplex_step
 
 #: The two kinds of H-step: plain MU, or the exact step under ``H e = e``.
 H_STEPS: tuple[str, ...] = ("mu", "simplex")
@@ -215,11 +215,11 @@ def make_layer1(X, beta: float, device: str | None = None):
     HostLayer1, TorchLayer1 or DaskLayer1
     """
     if is_dask(X):
-        from .dask_deep import DaskLayer1
+        from .layers_dask import DaskLayer1
 
         return DaskLayer1(X, beta)
     if device is not None:
-        from .torch_deep import TorchLayer1
+        from .layers_torch import TorchLayer1
 
         return TorchLayer1(X, beta, device)
     return HostLayer1(X, beta)

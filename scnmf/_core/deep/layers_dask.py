@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .beta import beta_divergence
-from .deep_backends import as_f64, as_f64_den, phase_reporter
-from .deep_updates import FLOOR, _ratio, mu_step
-from .distributed import _as_block, _check_chunks, _mu_block, _mu_loss_block
-from .mu import _apply, make_ops, mm_exponent
+from .._backends.dask import _as_block, _check_chunks
+from ..nmf.beta import beta_divergence
+from ..nmf.mu import _apply, mm_exponent
+from ..nmf.ops_dask import _mu_block, _mu_loss_block
+from ..nmf.ops_numpy import make_ops
+from .layers_host import as_f64, as_f64_den, phase_reporter
+from .updates import FLOOR, _ratio, mu_step
 
 #: Arguments larger than this are scattered once to every worker instead of being embedded
 #: in each task.

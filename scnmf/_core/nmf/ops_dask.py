@@ -19,20 +19,14 @@ does not fit in memory from its source.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
-from .._constants import EPSILON
-from . import _sparse
-from ._result import NMFResult, has_converged
+from .._backends import _sparse
+from .._backends.dask import _as_block, _check_chunks, _Runner
 from .beta import frobenius_from_products, squared_norm
 from .hals import inner_sweeps, max_inner_sweeps
-from .mu import Callback, _apply, make_ops, mm_exponent
-
-
-def _as_block(block, dtype):
-    if sp.issparse(block):
-        return sp.csr_matrix(block, dtype=dtype)
-    return np.ascontiguousarray(block, dtype=dtype)
+from .mu import Callback, _apply, mm_exponent
+from .ops_numpy import make_ops
+from .result import NMFResult, has_converged
 
 
 def _mu_block(block, W_b, H, beta, dtype):
@@ -64,78 +58,6 @@ def _hals_loss_block(block, W_b, Ht, HtH, dtype):
     W_b = np.asarray(W_b, dtype=dtype)
     XHt = _sparse.spmm(block, Ht)
     return frobenius_from_products(squared_norm(block), W_b, XHt, HtH.astype(np.float64))
-
-
-def _first(item):
-    return item[0]
-
-
-def _rest(item):
-    return item[1:]
-
-
-class _Runner:
-    """Runs a per-block function on a distributed client when one is active, else locally."""
-
-    def __init__(self, X):
-        import dask
-
-        try:
-            from distributed import get_client
-
-            self.client = get_client()
-        except (ImportError, ValueError):
-            self.client = None
-        blocks = list(X.to_delayed().ravel())
-        self.row_sizes = list(X.chunks[0])
-        if self.client is not None:
-            self.blocks = self.client.compute(blocks)
-        else:
-            self.blocks = blocks
-        self._dask = dask
-
-    def split(self, W: np.ndarray) -> list:
-        edges = np.cumsum([0, *self.row_sizes])
-        parts = [W[a:b] for a, b in zip(edges[:-1], edges[1:], strict=True)]
-        return self.client.scatter(parts) if self.client is not None else parts
-
-    def join(self, W_blocks: list) -> np.ndarray:
-        parts = self.client.gather(W_blocks) if self.client is not None else W_blocks
-        return np.vstack(parts)
-
-    def map(self, fn, W_blocks, *args):
-        """Apply ``fn(block, W_b, *args)``; returns (new W handles, list of other outputs)."""
-        if self.client is not None:
-            shared = [
-                self.client.scatter(a, broadcast=True) if isinstance(a, np.ndarray) else a
-                for a in args
-            ]
-            outs = [
-                self.client.submit(fn, b, w, *shared, pure=False)
-                for b, w in zip(self.blocks, W_blocks, strict=True)
-            ]
-            new_W = [self.client.submit(_first, o) for o in outs]
-            rest = self.client.gather([self.client.submit(_rest, o) for o in outs])
-            return new_W, rest
-        delayed = self._dask.delayed
-        tasks = [delayed(fn)(b, w, *args) for b, w in zip(self.blocks, W_blocks, strict=True)]
-        outs = self._dask.compute(*tasks)
-        return [o[0] for o in outs], [o[1:] for o in outs]
-
-    def map_values(self, fn, W_blocks, *args) -> list:
-        """Apply ``fn(block, W_b, *args)`` returning a small value per block."""
-        if self.client is not None:
-            futures = [
-                self.client.submit(fn, b, w, *args, pure=False)
-                for b, w in zip(self.blocks, W_blocks, strict=True)
-            ]
-            return self.client.gather(futures)
-        delayed = self._dask.delayed
-        return list(
-            self._dask.compute(
-                *[delayed(fn)(b, w, *args) for b, w in zip(self.blocks, W_blocks, strict=True)]
-            )
-        )
 
 
 def dask_mu(
@@ -262,14 +184,6 @@ def dask_hals(
     )
 
 
-def _check_chunks(X) -> None:
-    if len(X.chunks[1]) != 1:
-        raise ValueError(
-            "The dask array must keep all genes in one chunk (chunk along cells only): "
-            "use X.rechunk({1: -1})."
-        )
-
-
 def dask_randomized_svd(
     X, k: int, random_state: int | None = 0, n_oversamples: int = 10, n_power_iter: int = 2
 ):
@@ -320,6 +234,3 @@ def dask_randomized_svd(
     Ub, S, Vt = np.linalg.svd(Bt.T, full_matrices=False)
     U = np.vstack([Qb @ Ub for Qb in Q])
     return U[:, :k], S[:k], Vt[:k]
-
-
-__all__ = ["dask_hals", "dask_mu", "dask_randomized_svd", "EPSILON"]

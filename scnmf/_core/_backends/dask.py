@@ -1,0 +1,184 @@
+"""Which array backend a matrix belongs to, and one-pass summaries for lazy (dask) data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._threads import single_threaded_blas
+
+
+def is_dask(X) -> bool:
+    """Whether ``X`` is a dask array (checked without importing dask)."""
+    return type(X).__module__.startswith("dask.") and hasattr(X, "chunks")
+
+
+def _block_summary(block) -> np.ndarray:
+    values = block.data if sp.issparse(block) else np.asarray(block).ravel()
+    if values.size == 0:
+        return np.array([0.0, 0.0, np.inf, 1.0])
+    nnz = block.nnz if sp.issparse(block) else np.count_nonzero(values)
+    finite = bool(np.isfinite(values).all())
+    total = float(values.sum(dtype=np.float64)) if finite else np.nan
+    minimum = float(values.min()) if finite else np.nan
+    return np.array([float(nnz), total, minimum, float(finite)])
+
+
+def dask_summary(X) -> dict[str, float]:
+    """One pass over a dask array: nonzeros, sum, minimum and whether all values are finite.
+
+    Returns
+    -------
+    dict
+        ``nnz``, ``sum``, ``min``, ``finite``.
+    """
+    import dask
+
+    parts = dask.compute(*[dask.delayed(_block_summary)(b) for b in X.to_delayed().ravel()])
+    parts = np.vstack(parts)
+    finite = bool(parts[:, 3].all())
+    return {
+        "nnz": int(parts[:, 0].sum()),
+        "sum": float(parts[:, 1].sum()) if finite else float("nan"),
+        "min": float(parts[:, 2].min()) if finite else float("nan"),
+        "finite": finite,
+    }
+
+
+def _active_client():
+    try:
+        from distributed import get_client
+
+        return get_client()
+    except (ImportError, ValueError):
+        return None
+
+
+def assemble_rows(blocks: list, dtype) -> np.ndarray | sp.csr_matrix:
+    """Stack row blocks into one matrix: CSR when any block is sparse, else dense."""
+    if any(sp.issparse(b) for b in blocks):
+        X = sp.vstack([sp.csr_matrix(b) for b in blocks], format="csr").astype(dtype)
+        X.sum_duplicates()
+        X.eliminate_zeros()
+        return X
+    return np.ascontiguousarray(np.vstack([np.asarray(b) for b in blocks]), dtype=dtype)
+
+
+def _call_with_matrix(blocks: list, dtype, fn: Callable, args: tuple, kwargs: dict) -> Any:
+    X = assemble_rows(blocks, dtype)
+    with single_threaded_blas(X):
+        return fn(X, *args, **kwargs)
+
+
+def solve_on_worker(X, fn: Callable, *args, **kwargs) -> Any:
+    """``fn(X_in_memory, *args, **kwargs)`` for a dask array ``X`` chunked along rows.
+
+    With an active ``dask.distributed`` client the blocks are computed on the cluster and
+    ``fn`` runs as one task on a worker (``fn`` and its arguments must pickle); without
+    one, the blocks are computed and ``fn`` runs in this process.
+
+    Returns
+    -------
+    Whatever ``fn`` returns.
+    """
+    import dask
+
+    blocks = X.to_delayed().ravel().tolist()
+    dtype = np.dtype(X.dtype)
+    client = _active_client()
+    if client is None:
+        return _call_with_matrix(list(dask.compute(*blocks)), dtype, fn, args, kwargs)
+    futures = client.compute(blocks)
+    # Futures (not cancelled: their keys may be shared with data the user persisted) are
+    # released when they go out of scope.
+    task = client.submit(_call_with_matrix, futures, dtype, fn, args, kwargs, pure=False)
+    return task.result()
+
+
+def _as_block(block, dtype):
+    if sp.issparse(block):
+        return sp.csr_matrix(block, dtype=dtype)
+    return np.ascontiguousarray(block, dtype=dtype)
+
+
+def _first(item):
+    return item[0]
+
+
+def _rest(item):
+    return item[1:]
+
+
+class _Runner:
+    """Runs a per-block function on a distributed client when one is active, else locally."""
+
+    def __init__(self, X):
+        import dask
+
+        try:
+            from distributed import get_client
+
+            self.client = get_client()
+        except (ImportError, ValueError):
+            self.client = None
+        blocks = list(X.to_delayed().ravel())
+        self.row_sizes = list(X.chunks[0])
+        if self.client is not None:
+            self.blocks = self.client.compute(blocks)
+        else:
+            self.blocks = blocks
+        self._dask = dask
+
+    def split(self, W: np.ndarray) -> list:
+        edges = np.cumsum([0, *self.row_sizes])
+        parts = [W[a:b] for a, b in zip(edges[:-1], edges[1:], strict=True)]
+        return self.client.scatter(parts) if self.client is not None else parts
+
+    def join(self, W_blocks: list) -> np.ndarray:
+        parts = self.client.gather(W_blocks) if self.client is not None else W_blocks
+        return np.vstack(parts)
+
+    def map(self, fn, W_blocks, *args):
+        """Apply ``fn(block, W_b, *args)``; returns (new W handles, list of other outputs)."""
+        if self.client is not None:
+            shared = [
+                self.client.scatter(a, broadcast=True) if isinstance(a, np.ndarray) else a
+                for a in args
+            ]
+            outs = [
+                self.client.submit(fn, b, w, *shared, pure=False)
+                for b, w in zip(self.blocks, W_blocks, strict=True)
+            ]
+            new_W = [self.client.submit(_first, o) for o in outs]
+            rest = self.client.gather([self.client.submit(_rest, o) for o in outs])
+            return new_W, rest
+        delayed = self._dask.delayed
+        tasks = [delayed(fn)(b, w, *args) for b, w in zip(self.blocks, W_blocks, strict=True)]
+        outs = self._dask.compute(*tasks)
+        return [o[0] for o in outs], [o[1:] for o in outs]
+
+    def map_values(self, fn, W_blocks, *args) -> list:
+        """Apply ``fn(block, W_b, *args)`` returning a small value per block."""
+        if self.client is not None:
+            futures = [
+                self.client.submit(fn, b, w, *args, pure=False)
+                for b, w in zip(self.blocks, W_blocks, strict=True)
+            ]
+            return self.client.gather(futures)
+        delayed = self._dask.delayed
+        return list(
+            self._dask.compute(
+                *[delayed(fn)(b, w, *args) for b, w in zip(self.blocks, W_blocks, strict=True)]
+            )
+        )
+
+
+def _check_chunks(X) -> None:
+    if len(X.chunks[1]) != 1:
+        raise ValueError(
+            "The dask array must keep all genes in one chunk (chunk along cells only): "
+            "use X.rechunk({1: -1})."
+        )
