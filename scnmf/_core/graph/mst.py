@@ -1,4 +1,4 @@
-"""Edge lists and spanning forests of cell graphs (Prim for dense exact graphs, Kruskal otherwise)."""
+"""Edge lists and spanning forests of cell graphs (Prim on small exact graphs, else Kruskal)."""
 
 from __future__ import annotations
 
