@@ -3,8 +3,10 @@
     python benchmarks/million_cells.py --n-cells 1000000 --n-genes 2000 -k 30
 
 Generated scRNA-like counts (``scnmf.datasets.synthetic_counts``, ~10 % nonzero), log1p,
-float32 CSR. For each backend: MU-Frobenius, HALS and MU-KL, median seconds per iteration
-over ``--iters`` iterations from the same NNDSVDA start, and peak memory. Side by side in the
+float32 CSR. For each backend (``scnmf.tl.nmf`` with ``device='cpu'``, on a dask-backed
+AnnData, with ``device='cuda'``): MU-Frobenius, HALS and MU-KL, seconds per iteration from the
+same NNDSVDA start, i.e. (time of a call with ``--iters`` iterations − time of one with 0) /
+``--iters``, median of ``--repeats``, and peak memory. Side by side in the
 same run, on a subset both can hold (``--subset`` cells): scikit-learn (MU-KL, MU-Frobenius,
 CD) and, where installed with a CUDA GPU, nmf-torch. The GPU rows need CUDA; without it they
 say so instead of running.
@@ -15,43 +17,52 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import statistics
 import time
 
 import numpy as np
 import scipy.sparse as sp
-from _common import IterationClock, machine, markdown_table, peak_rss_gib
+from _common import (
+    from_start,
+    machine,
+    markdown_table,
+    peak_rss_gib,
+    quiet,
+    seconds_per_step,
+    start_factors,
+    timed,
+)
 
-from scnmf._core._backends._threads import single_threaded_blas
-from scnmf._core.nmf.hals import hals
-from scnmf._core.nmf.init import initialize
-from scnmf._core.nmf.mu import mu
 from scnmf.datasets import synthetic_counts
 
-SOLVERS = (("MU-Frobenius", "mu", 2.0), ("HALS", "hals", 2.0), ("MU-KL", "mu", 1.0))
+SOLVERS = (
+    ("MU-Frobenius", {"solver": "mu", "beta_loss": "frobenius"}),
+    ("HALS", {"solver": "hals"}),
+    ("MU-KL", {"solver": "mu", "beta_loss": "kullback-leibler"}),
+)
 
 
-def per_iteration(fit, *args, **kwargs) -> float:
-    """Median seconds per iteration of ``fit`` (first iteration excluded: warm-up)."""
-    clock = IterationClock()
-    fit(*args, callback=clock, **kwargs)
-    times = clock.per_iteration()
-    return statistics.median(times[1:] if len(times) > 2 else times)
-
-
-def cpu_rows(X, W0, H0, iters, label):
+def scnmf_rows(X, W0, H0, args, label, memory, **where) -> list[list[str]]:
+    """One row per solver: seconds per iteration of ``tl.nmf`` from ``(W0, H0)``."""
     rows = []
-    with single_threaded_blas(X):
-        mu(X, W0, H0, beta=1.0, max_iter=1, tol=0)  # compile kernels outside the timing
-        hals(X, W0, H0, max_iter=1, tol=0)
-        for name, solver, beta in SOLVERS:
-            if solver == "mu":
-                s = per_iteration(mu, X, W0, H0, beta=beta, max_iter=iters, tol=0)
-            else:
-                s = per_iteration(hals, X, W0, H0, max_iter=iters, tol=0)
-            rows.append([label, name, f"{s:.3f}", f"{peak_rss_gib():.2f}"])
-            print(" | ".join(rows[-1]), flush=True)
+    for name, settings in SOLVERS:
+
+        def run(n: int, settings=settings):
+            return from_start(X, W0, H0, max_iter=n, tol=0, **settings, **where)
+
+        s = seconds_per_step(run, args.iters, args.repeats)
+        rows.append([label, name, f"{s:.4f}", memory()])
+        print(" | ".join(rows[-1]), flush=True)
     return rows
+
+
+def host_memory() -> str:
+    return f"{peak_rss_gib():.2f}"
+
+
+def cpu_rows(X, W0, H0, args, label):
+    for _, settings in SOLVERS:  # compile the kernels outside the timing
+        from_start(X[:1000], W0[:1000], H0, max_iter=1, device="cpu", **settings)
+    return scnmf_rows(X, W0, H0, args, label, host_memory, device="cpu")
 
 
 def start_cluster(n_workers: int):
@@ -68,11 +79,15 @@ def start_cluster(n_workers: int):
     return cluster, Client(cluster)
 
 
-def dask_rows(X, W0, H0, iters, n_workers, chunk, cluster, client):
+def dask_rows(X, W0, H0, args, cluster, client):
     import dask.array as da
 
-    from scnmf._core.nmf.ops_dask import dask_hals, dask_mu
+    def memory() -> str:
+        worker_peak = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
+        per_worker = " + ".join(f"{v:.2f}" for v in worker_peak.values())
+        return f"{peak_rss_gib():.2f} + workers {per_worker}"
 
+    chunk = args.chunk
     try:
         starts = range(0, X.shape[0], chunk)
         parts = client.scatter([X[s : s + chunk] for s in starts])
@@ -84,21 +99,9 @@ def dask_rows(X, W0, H0, iters, n_workers, chunk, cluster, client):
             for part, s in zip(parts, starts, strict=True)
         ]
         Xd = da.concatenate(blocks, axis=0)
-        dask_mu(Xd, W0, H0, beta=1.0, max_iter=1, tol=0)
-        rows = []
-        for name, solver, beta in SOLVERS:
-            if solver == "mu":
-                s = per_iteration(dask_mu, Xd, W0, H0, beta=beta, max_iter=iters, tol=0)
-            else:
-                s = per_iteration(dask_hals, Xd, W0, H0, max_iter=iters, tol=0)
-            worker_peak = client.run(
-                lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-            )
-            per_worker = " + ".join(f"{v:.2f}" for v in worker_peak.values())
-            mem = f"{peak_rss_gib():.2f} + workers {per_worker}"
-            rows.append([f"Dask, {n_workers} local workers", name, f"{s:.3f}", mem])
-            print(" | ".join(rows[-1]), flush=True)
-        return rows
+        from_start(Xd, W0, H0, max_iter=1, beta_loss="kullback-leibler", solver="mu")
+        label = f"Dask, {args.workers} local workers"
+        return scnmf_rows(Xd, W0, H0, args, label, memory)
     finally:
         client.close()
         cluster.close()
@@ -119,32 +122,27 @@ def sklearn_rows(X, W0, H0, iters, label):
             solver=solver, beta_loss=beta, max_iter=iters, tol=0,
         )  # fmt: skip
         s = (time.perf_counter() - start) / iters
-        rows.append([label, name, f"{s:.3f}", f"{peak_rss_gib():.2f}"])
+        rows.append([label, name, f"{s:.3f}", host_memory()])
         print(" | ".join(rows[-1]), flush=True)
     return rows
 
 
-def gpu_rows(X, W0, H0, iters, label):
+def gpu_rows(X, W0, H0, args, label):
     try:
         import torch
     except ImportError:
         return [[label, "-", "not run: torch is not installed", "-"]]
     if not torch.cuda.is_available():
         return [[label, "-", "not run: no CUDA device on this machine", "-"]]
-    from scnmf._core.nmf.ops_torch import torch_hals, torch_mu
 
-    rows = []
-    torch_mu(X, W0, H0, beta=1.0, max_iter=2, tol=0, device="cuda")
-    for name, solver, beta in SOLVERS:
+    def memory() -> str:
+        gib = torch.cuda.max_memory_allocated() / 2**30
         torch.cuda.reset_peak_memory_stats()
-        if solver == "mu":
-            s = per_iteration(torch_mu, X, W0, H0, beta=beta, max_iter=iters, tol=0, device="cuda")
-        else:
-            s = per_iteration(torch_hals, X, W0, H0, max_iter=iters, tol=0, device="cuda")
-        gpu_mem = torch.cuda.max_memory_allocated() / 2**30
-        rows.append([label, name, f"{s:.4f}", f"GPU {gpu_mem:.2f}"])
-        print(" | ".join(rows[-1]), flush=True)
-    return rows
+        return f"GPU {gib:.2f}"
+
+    from_start(X, W0, H0, max_iter=2, beta_loss="kullback-leibler", solver="mu", device="cuda")
+    torch.cuda.reset_peak_memory_stats()
+    return scnmf_rows(X, W0, H0, args, label, memory, device="cuda")
 
 
 def nmf_torch_rows(X, k, iters):
@@ -179,11 +177,13 @@ def main() -> None:
     p.add_argument("-k", "--n-components", type=int, default=30)
     p.add_argument("--density", type=float, default=0.1)
     p.add_argument("--iters", type=int, default=4)
+    p.add_argument("--repeats", type=int, default=1, help="timings per solver (median)")
     p.add_argument("--subset", type=int, default=100_000, help="cells for the side-by-side rows")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--chunk", type=int, default=100_000, help="cells per dask chunk")
     p.add_argument("--skip", nargs="*", default=[], choices=["cpu", "dask", "sklearn", "gpu"])
     args = p.parse_args()
+    quiet()
 
     cluster = client = None
     if "dask" not in args.skip:
@@ -197,32 +197,30 @@ def main() -> None:
     X.data = np.log1p(X.data)
     gen = time.perf_counter() - t0
     k = args.n_components
-    t0 = time.perf_counter()
-    W0, H0 = initialize(X, k, "nndsvda", random_state=0)
-    init_s = time.perf_counter() - t0
+    (W0, H0), init_s = timed(start_factors, X, k)
     print(f"machine: {machine()}")
     print(
         f"{X.shape[0]:,} cells × {X.shape[1]:,} genes, nnz {X.nnz:,} "
         f"({X.nnz / (X.shape[0] * X.shape[1]):.1%}), k = {k}; generated in {gen:.0f} s, "
-        f"NNDSVDA in {init_s:.0f} s; {args.iters} iterations per solver (median of the last "
-        f"{max(args.iters - 1, 1)})",
+        f"NNDSVDA in {init_s:.0f} s; seconds per iteration from calls of {args.iters} "
+        f"iterations minus a 0-iteration call (median of {args.repeats})",
         flush=True,
     )
     rows = []
     if "cpu" not in args.skip:
-        rows += cpu_rows(X, W0, H0, args.iters, f"scnmf CPU ({os.cpu_count()} cores), full")
+        rows += cpu_rows(X, W0, H0, args, f"scnmf CPU ({os.cpu_count()} cores), full")
     if "dask" not in args.skip:
-        rows += dask_rows(X, W0, H0, args.iters, args.workers, args.chunk, cluster, client)
+        rows += dask_rows(X, W0, H0, args, cluster, client)
     if "gpu" not in args.skip:
-        rows += gpu_rows(X, W0, H0, args.iters, "scnmf GPU, full")
+        rows += gpu_rows(X, W0, H0, args, "scnmf GPU, full")
     sub = slice(0, min(args.subset, X.shape[0]))
     Xs, Ws = X[sub], np.ascontiguousarray(W0[sub])
     if "cpu" not in args.skip:
-        rows += cpu_rows(Xs, Ws, H0, args.iters, f"scnmf CPU, subset {Xs.shape[0]:,}")
+        rows += cpu_rows(Xs, Ws, H0, args, f"scnmf CPU, subset {Xs.shape[0]:,}")
     if "sklearn" not in args.skip:
         rows += sklearn_rows(Xs, Ws, H0, args.iters, f"scikit-learn, subset {Xs.shape[0]:,}")
     if "gpu" not in args.skip:
-        rows += gpu_rows(Xs, Ws, H0, args.iters, f"scnmf GPU, subset {Xs.shape[0]:,}")
+        rows += gpu_rows(Xs, Ws, H0, args, f"scnmf GPU, subset {Xs.shape[0]:,}")
         rows += nmf_torch_rows(Xs, k, args.iters)
     print(markdown_table(["backend", "solver", "s / iteration", "peak memory GiB"], rows))
 

@@ -9,6 +9,12 @@ Same input and scoring as ``pnmf_reproduce.py``. For each set it prints
 2. ARI at the finest scale, at the label-chosen best scale and at the scale picked by the
    label-free stability rule (``scnmf.tl.pnmf``'s ``reference_scale='stable'``), for a grid
    of λ1 (graph) and λ2 (cross-scale) values.
+
+The graphs are rebuilt here from their definitions (scnmf keeps them internal): the ε-graph
+of scale ε joins cells closer than ε with weight exp(−d²/ε^1.5), on all pairs of cells (the
+candidate edges ``tl.persistence`` uses on small data); GNMF's graph joins each cell to its 5
+nearest neighbours (kept when either end lists the other), weight exp(−d²/σ²), σ² the mean
+squared length of its edges.
 """
 
 from __future__ import annotations
@@ -17,15 +23,45 @@ import argparse
 import time
 
 import numpy as np
-import scanpy as sc
-from _common import machine, markdown_table
+import scipy.sparse as sp
+from _common import machine, markdown_table, quiet
 from pnmf_reproduce import SEEDS, load, preprocess
+from scipy.spatial.distance import pdist
+from sklearn.metrics.pairwise import euclidean_distances
+from sklearn.neighbors import NearestNeighbors
 
 import scnmf as snmf
-from scnmf._core.graph.laplacian import epsilon_graph, knn_graph
-from scnmf._core.pnmf.scale_choice import stable_scale
-from scnmf.metrics._clustering import kmeans_agreement
-from scnmf.tl._persistence import cell_edges
+from scnmf.metrics import kmeans_agreement
+
+
+def all_pairs(X) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every pair of cells with its length, computed as ``tl.persistence`` does on small data.
+
+    The scales are edge lengths and the ε-graph test is strict, so the lengths must round
+    as scnmf's do: the dot-product form for sparse ``X``, the difference form (pdist) else.
+    """
+    rows, cols = np.triu_indices(X.shape[0], k=1)
+    if sp.issparse(X):
+        return rows, cols, euclidean_distances(X.astype(np.float64))[rows, cols]
+    return rows, cols, pdist(np.asarray(X, dtype=np.float64))  # pdist: triu order
+
+
+def epsilon_graph(pairs: tuple[np.ndarray, np.ndarray, np.ndarray], n: int, eps: float):
+    """Symmetric ε-graph on all pairs ``(rows, cols, dists)``: edge iff d < ε."""
+    rows, cols, d = pairs
+    keep = d < eps
+    w = np.exp(-(d[keep] ** 2) / eps**1.5)
+    r, c = rows[keep], cols[keep]
+    return sp.csr_matrix((np.r_[w, w], (np.r_[r, c], np.r_[c, r])), shape=(n, n))
+
+
+def knn_graph(X, n_neighbors: int) -> sp.csr_matrix:
+    """GNMF's symmetric heat-kernel kNN graph."""
+    D = NearestNeighbors(n_neighbors=n_neighbors).fit(X).kneighbors_graph(mode="distance")
+    D = sp.triu(D.maximum(D.T), k=1).tocoo()  # each undirected edge once
+    w = np.exp(-(D.data**2) / (float(np.mean(D.data**2)) or 1.0))
+    A = sp.coo_matrix((w, (D.row, D.col)), shape=D.shape)
+    return (A + A.T).tocsr()
 
 
 def homophily(A, labels: np.ndarray) -> float:
@@ -38,10 +74,10 @@ def homophily(A, labels: np.ndarray) -> float:
 
 def graph_table(adata, labels):
     rec = adata.uns["persistence"]
-    edges, _ = cell_edges(adata, rec["params"])
+    pairs = all_pairs(adata.X)
     rows = []
     for t, (eps, b0) in enumerate(zip(rec["scales"], rec["n_components"], strict=True)):
-        A = epsilon_graph(edges, float(eps))
+        A = epsilon_graph(pairs, adata.n_obs, float(eps))
         deg = np.asarray(A.sum(axis=1)).ravel()
         rows.append(
             [
@@ -53,7 +89,6 @@ def graph_table(adata, labels):
             ]
         )
     A = knn_graph(np.asarray(adata.X.toarray()), 5)
-    A = A.maximum(A.T)
     deg = np.asarray(A.sum(axis=1)).ravel()
     rows.append(
         ["GNMF kNN5", "-", f"{A.nnz // 2:,}", f"{deg.mean():.2f}", f"{homophily(A, labels):.3f}"]
@@ -65,13 +100,21 @@ def sweep(adata, labels, k, grid, n_sweeps):
     rows = []
     for lam1, lam2 in grid:
         t0 = time.perf_counter()
-        snmf.tl.pnmf(adata, k, lambda_graph=lam1, lambda_scale=lam2, n_sweeps=n_sweeps)
+        snmf.tl.pnmf(
+            adata,
+            k,
+            lambda_graph=lam1,
+            lambda_scale=lam2,
+            n_sweeps=n_sweeps,
+            reference_scale="stable",  # the stability rule, with one cluster per label
+            n_clusters=len(np.unique(labels)),
+        )
         elapsed = time.perf_counter() - t0
         emb = adata.obsm["X_pnmf_scales"]
         aris = [
             kmeans_agreement(emb[:, t], labels, seeds=SEEDS)["ARI"] for t in range(emb.shape[1])
         ]
-        stable, _ = stable_scale(emb, n_clusters=len(np.unique(labels)))
+        stable = int(adata.uns["pnmf"]["reference_scale"])
         best = int(np.argmax(aris))
         rows.append(
             [
@@ -101,7 +144,7 @@ def main():
         help="λ1,λ2 pairs",
     )
     args = p.parse_args()
-    sc.settings.verbosity = 0
+    quiet()
     grid = [tuple(float(v) for v in item.split(",")) for item in args.grid]
     print(f"machine: {machine()}")
     for name in args.sets:

@@ -21,10 +21,10 @@ import time
 import numpy as np
 import scanpy as sc
 import scipy.sparse as sp
-from _common import machine, markdown_table, peak_rss_gib
+from _common import labelled, machine, markdown_table, peak_rss_gib
 
 import scnmf as snmf
-from scnmf.metrics._clustering import kmeans_agreement
+from scnmf.metrics import kmeans_agreement
 
 SEEDS = tuple(range(10))
 
@@ -32,7 +32,7 @@ SEEDS = tuple(range(10))
 def load(name: str, data_dir: str | None):
     if name == "pbmc68k_reduced":
         return snmf.datasets.pbmc68k_counts()
-    return snmf.datasets._files.labelled(name, data_dir)
+    return labelled(name, data_dir)
 
 
 def preprocess(adata, n_top: int = 2000):

@@ -19,8 +19,9 @@ def run_demo(out: Path, *, fast: bool = False, force: bool = False) -> int:
     import matplotlib.pyplot as plt
     import scanpy as sc
 
+    from . import _keys as C
     from . import datasets, pl, tl
-    from .cli import write_h5ad_atomic
+    from ._io import write_h5ad_atomic
     from .metrics import agreement, kmeans_agreement
 
     out = Path(out)
@@ -40,7 +41,8 @@ def run_demo(out: Path, *, fast: bool = False, force: bool = False) -> int:
     k = 10
     max_iter = 60 if fast else 400
     tl.nmf(adata, k, beta_loss="kullback-leibler", max_iter=max_iter, tol=1e-5, random_state=0)
-    embedding = adata.obsm["X_nmf"]
+    nmf_keys = C.factor_keys(C.NMF_KEY)
+    embedding = adata.obsm[nmf_keys.obsm]
     normalised = embedding / np.maximum(embedding.sum(axis=1, keepdims=True), 1e-12)
     adata.obs["nmf_program"] = np.argmax(embedding, axis=1).astype(str)
     adata.obs["nmf_program"] = adata.obs["nmf_program"].astype("category")
@@ -50,14 +52,14 @@ def run_demo(out: Path, *, fast: bool = False, force: bool = False) -> int:
         ("dominant program", agreement(labels, adata.obs["nmf_program"].to_numpy())),
     ]
     sc.pp.pca(adata, n_comps=k, random_state=0)
-    rows.append(("PCA + KMeans (reference)", kmeans_agreement(adata.obsm["X_pca"], labels)))
+    rows.append(("PCA + KMeans (reference)", kmeans_agreement(adata.obsm[C.Scanpy.PCA], labels)))
 
     # Persistent NMF: scales from the H0 persistence of the PCA cell graph.
-    tl.persistence(adata, use_rep="X_pca", n_scales=6, random_state=0)
+    tl.persistence(adata, use_rep=C.Scanpy.PCA, n_scales=6, random_state=0)
     tl.pnmf(
         adata, k, n_sweeps=2 if fast else 10, max_inner_iter=100 if fast else 1000, random_state=0
     )
-    per_scale = adata.obsm["X_pnmf_scales"]
+    per_scale = adata.obsm[C.pnmf_keys(C.PNMF_KEY).obsm_scales]
     scale_scores = [kmeans_agreement(per_scale[:, t], labels) for t in range(per_scale.shape[1])]
     rows.append(("pNMF finest scale + KMeans", scale_scores[0]))
     best = int(np.argmax([s["ARI"] for s in scale_scores]))
@@ -74,10 +76,10 @@ def run_demo(out: Path, *, fast: bool = False, force: bool = False) -> int:
         random_state=0,
     )
     for ell, r in enumerate(ranks, start=1):
-        clusters = adata.obs[f"deep_nmf_l{ell}"].to_numpy()
+        clusters = adata.obs[C.deep_keys(C.DEEP_NMF_KEY).obs(ell)].to_numpy()
         rows.append((f"deep NMF layer {ell} (r={r}) dominant program", agreement(labels, clusters)))
 
-    sc.pp.neighbors(adata, use_rep="X_nmf", random_state=0)
+    sc.pp.neighbors(adata, use_rep=nmf_keys.obsm, random_state=0)
     sc.tl.umap(adata, random_state=0)
     figures = []
     plots = (

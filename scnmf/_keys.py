@@ -1,9 +1,44 @@
-"""Storage keys and default names, defined once (tests use them too)."""
+"""Storage keys and default names, defined once.
+
+``tl`` writes under these keys, ``pl``, ``get`` and the command line read them, and the
+tests use them; nothing else spells a key. Keys are grouped by result: a frozen record
+says where one result lives in the AnnData (as scanpy's ``_EmbeddingKeys``), and a
+``*Uns`` namespace names the entries of its ``uns`` dict (as squidpy's ``Key.uns``).
+"""
 
 from __future__ import annotations
 
-# tl.nmf
+from dataclasses import dataclass
+
+# Default ``key_added`` of each tl function.
 NMF_KEY = "nmf"
+GNMF_KEY = "gnmf"
+PERSISTENCE_KEY = "persistence"
+PNMF_KEY = "pnmf"
+DEEP_NMF_KEY = "deep_nmf"
+
+
+class Scanpy:
+    """Names scanpy (and AnnData convention) defines, which scnmf reads."""
+
+    #: ``uns`` record of ``sc.pp.neighbors`` (its default ``key_added``).
+    NEIGHBORS = "neighbors"
+    #: Entry of that record naming the ``obsp`` key of its distances.
+    DISTANCES_KEY = "distances_key"
+    #: Default ``obsp`` key of the kNN distances.
+    DISTANCES = "distances"
+    #: Entry of that record holding the call's settings.
+    PARAMS = "params"
+    #: ``var`` column of ``sc.pp.highly_variable_genes``: the default ``mask_var``.
+    HIGHLY_VARIABLE = "highly_variable"
+    #: ``obsm`` key of ``sc.pp.pca``.
+    PCA = "X_pca"
+    #: ``use_rep`` value meaning ``adata.X`` itself.
+    X = "X"
+
+
+#: Representation used for cell–cell distances when present (else ``adata.X``).
+DEFAULT_REP = Scanpy.PCA
 
 
 def obsm_key(key_added: str) -> str:
@@ -16,21 +51,9 @@ def loadings_key(key_added: str) -> str:
     return f"{key_added}_loadings"
 
 
-# tl.persistence / tl.pnmf
-PERSISTENCE_KEY = "persistence"
-PNMF_KEY = "pnmf"
-GNMF_KEY = "gnmf"
-#: Representation used for cell–cell distances when present (else ``adata.X``).
-DEFAULT_REP = "X_pca"
-
-
 def scales_obsm_key(key_added: str) -> str:
     """Per-scale embedding key (n_obs × T × k) in ``.obsm``."""
     return f"X_{key_added}_scales"
-
-
-# tl.deep_nmf
-DEEP_NMF_KEY = "deep_nmf"
 
 
 def layer_obsm_key(key_added: str, layer: int) -> str:
@@ -43,11 +66,118 @@ def layer_key(key_added: str, layer: int) -> str:
     return f"{key_added}_l{layer}"
 
 
-# beta-loss names accepted everywhere
-BETA_LOSS_NAMES = {
-    "frobenius": 2.0,
-    "kullback-leibler": 1.0,
-    "itakura-saito": 0.0,
-}
+@dataclass(frozen=True)
+class FactorKeys:
+    """Where a one-scale factorisation (``tl.nmf``, ``tl.gnmf``) is stored."""
+
+    #: ``uns`` record (see :class:`FitUns`).
+    uns: str
+    #: Cell activities W (n_obs × k).
+    obsm: str
+    #: Gene loadings Hᵀ (n_vars × k).
+    varm: str
+
+
+def factor_keys(key_added: str) -> FactorKeys:
+    """The keys of a factorisation stored under ``key_added``."""
+    return FactorKeys(uns=key_added, obsm=obsm_key(key_added), varm=loadings_key(key_added))
+
+
+@dataclass(frozen=True)
+class PnmfKeys(FactorKeys):
+    """Where ``tl.pnmf`` stores: ``obsm`` at the reference scale, every scale beside it."""
+
+    #: Cell activities at every scale (n_obs × T × k); ``varm`` is then n_vars × T × k.
+    obsm_scales: str
+
+
+def pnmf_keys(key_added: str) -> PnmfKeys:
+    """The keys of a persistent NMF stored under ``key_added``."""
+    base = factor_keys(key_added)
+    return PnmfKeys(base.uns, base.obsm, base.varm, obsm_scales=scales_obsm_key(key_added))
+
+
+@dataclass(frozen=True)
+class DeepKeys:
+    """Where ``tl.deep_nmf`` stores its layers (1-based ``layer``)."""
+
+    uns: str
+
+    def obsm(self, layer: int) -> str:
+        """Cell activities of ``layer`` (n_obs × r_ℓ)."""
+        return layer_obsm_key(self.uns, layer)
+
+    def varm(self, layer: int) -> str:
+        """Gene programs of ``layer`` (n_vars × r_ℓ)."""
+        return layer_key(self.uns, layer)
+
+    def obs(self, layer: int) -> str:
+        """Dominant program of each cell at ``layer`` (categorical)."""
+        return layer_key(self.uns, layer)
+
+
+def deep_keys(key_added: str) -> DeepKeys:
+    """The keys of a deep NMF stored under ``key_added``."""
+    return DeepKeys(uns=key_added)
+
+
+class FitUns:
+    """Entries of ``uns[key_added]`` written by every iterative fit."""
+
+    PARAMS = "params"
+    LOSS = "loss"
+    N_ITER = "n_iter"
+    CONVERGED = "converged"
+
+
+class NmfUns(FitUns):
+    """Entries of ``uns[key_added]`` of ``tl.nmf`` / ``tl.gnmf`` (AGD adds the last three)."""
+
+    ALPHAS = "alphas"
+    ALPHA0 = "alpha0"
+    WARM_START_LOSS = "warm_start_loss"
+
+
+class PersistenceUns:
+    """Entries of ``uns[key_added]`` of ``tl.persistence``."""
+
+    DIAGRAM = "diagram"
+    SCALES = "scales"
+    N_COMPONENTS = "n_components"
+    CANONICAL_SCALES = "canonical_scales"
+    CANONICAL_N_COMPONENTS = "canonical_n_components"
+    PARAMS = FitUns.PARAMS
+    #: What ``tl.pnmf`` needs from a persistence record.
+    REQUIRED = (SCALES, N_COMPONENTS, PARAMS)
+
+
+class PnmfUns:
+    """Entries of ``uns[key_added]`` of ``tl.pnmf``."""
+
+    SCALES = PersistenceUns.SCALES
+    N_COMPONENTS = PersistenceUns.N_COMPONENTS
+    REFERENCE_SCALE = "reference_scale"
+    LOSS = FitUns.LOSS
+    N_INNER_ITER = "n_inner_iter"
+    PARAMS = FitUns.PARAMS
+    SCALE_STABILITY = "scale_stability"
+
+
+class DeepUns(FitUns):
+    """Entries of ``uns[key_added]`` of ``tl.deep_nmf``.
+
+    ``ERRORS`` holds ``DEEP`` and ``MULTILAYER``; ``H`` the merge matrices keyed ``'2'`` …
+    ``'L'``.
+    """
+
+    RANKS = "ranks"
+    H = "H"
+    ERRORS = "errors"
+    DEEP = "deep"
+    MULTILAYER = "multilayer"
+    LAYER_LOSS = "layer_loss"
+    LAMBDAS = "lambdas"
+    ALPHAS = "alphas"
+
 
 EPSILON = float.fromhex("0x1.0p-23")  # float32 machine epsilon: the MU floor (as scikit-learn)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
+
+from . import _keys as C
+from ._io import write_h5ad_atomic
 
 
 def _beta(value: str) -> str | float:
@@ -14,22 +15,6 @@ def _beta(value: str) -> str | float:
         return float(value)
     except ValueError:
         return value
-
-
-def write_h5ad_atomic(adata, path: Path, force: bool) -> None:
-    """Write to a temporary file next to ``path`` and rename it, so no half-written file stays."""
-    path = Path(path)
-    if path.exists() and not force:
-        raise FileExistsError(f"{path} exists; pass --force to overwrite it.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".h5ad.part", dir=path.parent)
-    os.close(fd)
-    try:
-        adata.write_h5ad(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _read(path: str):
@@ -162,18 +147,10 @@ def cmd_deep(args: argparse.Namespace) -> int:
 
 def _shared_kwargs(args: argparse.Namespace) -> dict:
     """Options every fitting command passes on: matrix selection, seed and key."""
-    return {
-        "layer": args.layer,
-        "mask_var": None if args.all_genes else _default_mask(),
-        "random_state": args.random_state,
-        "key_added": args.key_added,
-    }
-
-
-def _default_mask():
-    from .tl._utils import DEFAULT
-
-    return DEFAULT
+    shared = {"layer": args.layer, "random_state": args.random_state, "key_added": args.key_added}
+    if args.all_genes:  # otherwise tl's default: var['highly_variable'] when present
+        shared["mask_var"] = None
+    return shared
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -197,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     nmf = sub.add_parser("nmf", help="β-NMF of an .h5ad file")
-    _common_arguments(nmf, key="nmf")
+    _common_arguments(nmf, key=C.NMF_KEY)
     nmf.add_argument(
         "--beta-loss",
         default="frobenius",
@@ -213,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     nmf.set_defaults(func=cmd_nmf)
 
     pnmf = sub.add_parser("pnmf", help="persistent (multi-scale) NMF of an .h5ad file")
-    _common_arguments(pnmf, key="pnmf")
+    _common_arguments(pnmf, key=C.PNMF_KEY)
     pnmf.add_argument("--use-rep", default=None, help="obsm key for the cell graph (default X_pca)")
     pnmf.add_argument("--n-neighbors", type=int, default=15)
     pnmf.add_argument("--n-scales", type=int, default=8)
@@ -239,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     deep.add_argument("--n-init-iter", type=int, default=500)
     deep.add_argument("--max-iter", type=int, default=500)
     deep.add_argument("--labels", default=None, help="obs column to label the hierarchy plot")
-    _shared_options(deep, key="deep_nmf")
+    _shared_options(deep, key=C.DEEP_NMF_KEY)
     deep.set_defaults(func=cmd_deep)
     return parser
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from scnmf import _keys as C
+from .. import _keys as C
 
 
 def programs(adata: AnnData, key: str = C.NMF_KEY, n_genes: int = 10) -> pd.DataFrame:
@@ -35,7 +35,7 @@ def programs(adata: AnnData, key: str = C.NMF_KEY, n_genes: int = 10) -> pd.Data
     >>> snmf.get.programs(adata, n_genes=3).shape
     (3, 5)
     """
-    name = C.loadings_key(key)
+    name = C.factor_keys(key).varm
     if name not in adata.varm and key in adata.varm:
         name = key
     if name not in adata.varm:

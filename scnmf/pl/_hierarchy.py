@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 from anndata import AnnData
 
-from scnmf import _keys as C
-
+from .. import _keys as C
 from .._docs import doc_params
-from ..tl._deep_nmf import UNS_DEEP, UNS_ERRORS, UNS_H, UNS_MULTILAYER, UNS_RANKS
 from ._utils import PL_DOCS, finish, new_axes, stored
 
 _PRODUCER = "scnmf.tl.deep_nmf"
+U = C.DeepUns
 
 
 def _result(adata: AnnData, key: str) -> dict:
@@ -41,12 +40,12 @@ def hierarchy_flows(adata: AnnData, key: str = C.DEEP_NMF_KEY) -> tuple[list, li
         One array per pair of consecutive layers, shape (r_ℓ, r_{ℓ+1}), scaled like
         ``masses`` (each sums to about one).
     """
-    uns = _result(adata, key)
-    L = len(np.asarray(uns[UNS_RANKS]))
+    uns, keys = _result(adata, key), C.deep_keys(key)
+    L = len(np.asarray(uns[U.RANKS]))
     activity_sums, program_sums, masses = [], [], []
     for ell in range(1, L + 1):
-        act = np.asarray(stored(adata, C.layer_obsm_key(key, ell), _PRODUCER, where="obsm"))
-        prog = np.asarray(stored(adata, C.layer_key(key, ell), _PRODUCER, where="varm"))
+        act = np.asarray(stored(adata, keys.obsm(ell), _PRODUCER, where="obsm"))
+        prog = np.asarray(stored(adata, keys.varm(ell), _PRODUCER, where="varm"))
         a, p = act.sum(axis=0, dtype=np.float64), prog.sum(axis=0, dtype=np.float64)
         activity_sums.append(a)
         program_sums.append(p)
@@ -54,7 +53,7 @@ def hierarchy_flows(adata: AnnData, key: str = C.DEEP_NMF_KEY) -> tuple[list, li
         masses.append(mass / mass.sum())
     flows = []
     for ell in range(1, L):
-        H = np.asarray(uns[UNS_H][str(ell + 1)], dtype=np.float64)  # r_{ℓ+1} × r_ℓ
+        H = np.asarray(uns[U.H][str(ell + 1)], dtype=np.float64)  # r_{ℓ+1} × r_ℓ
         F = (program_sums[ell][:, None] * H * activity_sums[ell - 1][None, :]).T
         flows.append(F / F.sum())
     return masses, flows
@@ -67,9 +66,9 @@ def _node_labels(adata, key, ell, r, labels, n_genes) -> list[str]:
                 f"labels={labels!r} is neither 'genes' nor a column of adata.obs "
                 f"(available: {list(adata.obs.columns)[:10]})."
             )
-        clusters = np.asarray(adata.obs[C.layer_key(key, ell)]).astype(str)
+        clusters = np.asarray(adata.obs[C.deep_keys(key).obs(ell)]).astype(str)
         truth = np.asarray(adata.obs[labels]).astype(str)
-    prog = np.asarray(adata.varm[C.layer_key(key, ell)])
+    prog = np.asarray(adata.varm[C.deep_keys(key).varm(ell)])
     names = np.asarray(adata.var_names)
     out = []
     for k in range(r):
@@ -270,12 +269,12 @@ def layer_errors(
     >>> snmf.tl.deep_nmf(adata, (6, 3), n_init_iter=50, max_iter=50)
     >>> ax = snmf.pl.layer_errors(adata, show=False)
     """
-    errors = _result(adata, key)[UNS_ERRORS]
-    deep = np.asarray(errors[UNS_DEEP], dtype=np.float64)
-    multi = errors.get(UNS_MULTILAYER)
+    errors = _result(adata, key)[U.ERRORS]
+    deep = np.asarray(errors[U.DEEP], dtype=np.float64)
+    multi = errors.get(U.MULTILAYER)
     if relative and multi is None:
         raise KeyError(
-            f"adata.uns[{key!r}]['errors'] has no multilayer baseline; rerun "
+            f"adata.uns[{key!r}][{U.ERRORS!r}] has no multilayer baseline; rerun "
             f"{_PRODUCER} with multilayer_baseline=True."
         )
     L = deep.size

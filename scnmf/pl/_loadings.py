@@ -7,8 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from anndata import AnnData
 
-from scnmf import _keys as C
-
+from .. import _keys as C
 from .._docs import doc_params
 from ._utils import PL_DOCS, finish, new_axes, stored
 
@@ -57,7 +56,9 @@ def loadings(
     import matplotlib.pyplot as plt
 
     matrix = np.asarray(
-        stored(adata, C.loadings_key(key), f"scnmf.tl.nmf(adata, key_added={key!r})", where="varm")
+        stored(
+            adata, C.factor_keys(key).varm, f"scnmf.tl.nmf(adata, key_added={key!r})", where="varm"
+        )
     )
     k = matrix.shape[1]
     components = list(range(k)) if components is None else [int(c) for c in components]
@@ -119,15 +120,16 @@ def loss(
     >>> snmf.tl.nmf(adata, 4, max_iter=20)
     >>> ax = snmf.pl.loss(adata, show=False)
     """
+    U = C.FitUns
     result = stored(adata, key, f"scnmf.tl.nmf(adata, key_added={key!r})")
-    if "loss" not in result:
-        raise KeyError(f"adata.uns[{key!r}] holds no 'loss'; it was not written by tl.nmf.")
-    values = np.asarray(result["loss"], dtype=float)
+    if U.LOSS not in result:
+        raise KeyError(f"adata.uns[{key!r}] holds no {U.LOSS!r}; it was not written by tl.nmf.")
+    values = np.asarray(result[U.LOSS], dtype=float)
     fig, ax = new_axes(ax, figsize=(4.5, 3.2))
     ax.plot(np.arange(len(values)), values, color="#3a6ea5", lw=1.5)
     if log and np.all(values > 0):
         ax.set_yscale("log")
-    params = result.get("params", {})
+    params = result.get(U.PARAMS, {})
     beta = params.get("beta_loss", "")
     ax.set_xlabel("iteration")
     ax.set_ylabel(f"β-divergence (β={beta})" if beta != "" else "loss")

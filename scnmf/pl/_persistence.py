@@ -5,19 +5,19 @@ from __future__ import annotations
 import numpy as np
 from anndata import AnnData
 
-from scnmf import _keys as C
-
+from .. import _keys as C
 from .._docs import doc_params
 from ._utils import PL_DOCS, finish, new_axes, stored
 
 
 def _read(adata: AnnData, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     record = stored(adata, key, f"scnmf.tl.persistence(adata, key_added={key!r})")
-    for field in ("diagram", "scales", "n_components"):
+    U = C.PersistenceUns
+    for field in (U.DIAGRAM, U.SCALES, U.N_COMPONENTS):
         if field not in record:
             raise KeyError(f"adata.uns[{key!r}] has no {field!r}; rerun scnmf.tl.persistence.")
-    diagram = np.asarray(record["diagram"], dtype=np.float64).reshape(-1, 2)
-    return diagram, np.asarray(record["scales"]), np.asarray(record["n_components"])
+    diagram = np.asarray(record[U.DIAGRAM], dtype=np.float64).reshape(-1, 2)
+    return diagram, np.asarray(record[U.SCALES]), np.asarray(record[U.N_COMPONENTS])
 
 
 def _cap(diagram: np.ndarray, scales: np.ndarray) -> float:

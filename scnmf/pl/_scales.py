@@ -7,8 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from anndata import AnnData
 
-from scnmf import _keys as C
-
+from .. import _keys as C
 from .._docs import doc_params
 from ._utils import PL_DOCS, finish, stored
 
@@ -126,10 +125,11 @@ def scale_path(
     import matplotlib.pyplot as plt
 
     producer = f"scnmf.tl.pnmf(adata, key_added={key!r})"
-    emb = np.asarray(stored(adata, C.scales_obsm_key(key), producer, where="obsm"))
+    keys, U = C.pnmf_keys(key), C.PnmfUns
+    emb = np.asarray(stored(adata, keys.obsm_scales, producer, where="obsm"))
     record = stored(adata, key, producer)
     if emb.ndim != 3:
-        raise ValueError(f"adata.obsm[{C.scales_obsm_key(key)!r}] is not n_obs × T × k.")
+        raise ValueError(f"adata.obsm[{keys.obsm_scales!r}] is not n_obs × T × k.")
     T = emb.shape[1]
     if scales is None:
         scales = np.unique(np.linspace(0, T - 1, min(T, max_panels)).round().astype(int))
@@ -139,10 +139,10 @@ def scale_path(
         raise ValueError(f"scales {bad} out of range: the result has {T} scales (0…{T - 1}).")
     if color is not None and color not in adata.obs.columns:
         raise KeyError(f"color={color!r} is not a column of adata.obs.")
-    reference = int(record.get("reference_scale", 0))
+    reference = int(record.get(U.REFERENCE_SCALE, 0))
     P = _projection(emb, reference)
-    eps = np.asarray(record.get("scales", np.arange(T)))
-    counts = np.asarray(record.get("n_components", np.zeros(T, dtype=int)))
+    eps = np.asarray(record.get(U.SCALES, np.arange(T)))
+    counts = np.asarray(record.get(U.N_COMPONENTS, np.zeros(T, dtype=int)))
 
     if color is None:
         c, cmap, legend = "#3a6ea5", None, None

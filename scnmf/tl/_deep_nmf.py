@@ -10,58 +10,14 @@ import pandas as pd
 from anndata import AnnData
 from scanpy import logging as logg
 
-from scnmf import _keys as C
-
+from .. import _keys as C
 from .._core._backends._threads import single_threaded_blas
-from .._core._backends.dask import is_dask
-from .._core._backends.torch import resolve_device
-from .._core.deep.fit import deep_nmf as _deep_nmf
-from .._core.deep.updates import SUPPORTED_BETAS
+from .._core.deep import fit_deep
 from ._docs import doc_adata, doc_common, doc_matrix_selection, doc_params
-from ._utils import (
-    DEFAULT,
-    check_adata,
-    check_nonnegative,
-    check_positive_int,
-    check_random_state,
-    check_rank,
-    expand_loadings,
-    get_matrix,
-    guard_memory,
-    h5ad_safe,
-    mask_description,
-    prepare_target,
-    progress_bar,
-    resolve_beta,
-    resolve_mask_var,
-)
-
-#: Entries of ``uns[key_added]`` written by :func:`deep_nmf` (read by ``pl.deep_hierarchy``).
-UNS_RANKS = "ranks"
-UNS_PARAMS = "params"
-UNS_H = "H"
-UNS_ERRORS = "errors"
-UNS_DEEP = "deep"
-UNS_MULTILAYER = "multilayer"
-UNS_LOSS = "loss"
-UNS_LAYER_LOSS = "layer_loss"
-UNS_LAMBDAS = "lambdas"
-UNS_ALPHAS = "alphas"
-
-
-def _check_ranks(ranks, shape: tuple[int, int]) -> tuple[int, ...]:
-    if isinstance(ranks, int | np.integer) and not isinstance(ranks, bool):
-        ranks = (int(ranks),)
-    if not isinstance(ranks, Sequence | np.ndarray) or isinstance(ranks, str) or len(ranks) == 0:
-        raise ValueError(
-            f"ranks must be a sequence of integers such as (20, 10, 5), got {ranks!r}."
-        )
-    out = tuple(check_rank(r, shape, name=f"ranks[{i}]") for i, r in enumerate(ranks))
-    if any(a <= b for a, b in zip(out, out[1:], strict=False)):
-        raise ValueError(
-            f"ranks must be strictly decreasing (each layer merges programs), got {out}."
-        )
-    return out
+from ._matrix import DEFAULT, get_matrix, guard_memory, mask_description, resolve_mask_var
+from ._progress import progress_bar
+from ._store import added, expand_loadings, h5ad_safe, store
+from ._validate import DEEP_NMF_PARAMS, check_adata, check_ranks
 
 
 @doc_params(doc_adata=doc_adata, doc_matrix_selection=doc_matrix_selection, doc_common=doc_common)
@@ -180,41 +136,18 @@ def deep_nmf(
     (300, 3)
     """
     check_adata(adata)
-    beta = resolve_beta(beta_loss)
-    if beta not in SUPPORTED_BETAS:
-        raise ValueError(
-            f"deep_nmf supports β in {list(SUPPORTED_BETAS)} ('kullback-leibler', 1.5, "
-            f"'frobenius'), got β = {beta:g}."
-        )
-    if min_volume and beta != 1:
-        raise ValueError(
-            f"min_volume=True is implemented for the Kullback–Leibler loss only (β = 1), "
-            f"got β = {beta:g}."
-        )
-    alpha = check_nonnegative(alpha, "alpha")
-    delta = check_nonnegative(delta, "delta")
-    if delta == 0:
-        raise ValueError("delta must be > 0 (it keeps log det(WᵀW + δI) finite).")
-    device = resolve_device(device)
-    n_init_iter = check_positive_int(n_init_iter, "n_init_iter", minimum=1)
-    max_iter = check_positive_int(max_iter, "max_iter", minimum=0)
-    tol = check_nonnegative(tol, "tol")
-    random_state = check_random_state(random_state)
-    if not isinstance(key_added, str) or not key_added:
-        raise ValueError("key_added must be a non-empty string.")
+    o = DEEP_NMF_PARAMS.validate(locals())
+    beta, min_volume, alpha, delta = o.beta_loss, o.min_volume, o.alpha, o.delta
+    n_init_iter, max_iter, tol = o.n_init_iter, o.max_iter, o.tol
+    multilayer_baseline, random_state = o.multilayer_baseline, o.random_state
     mask = resolve_mask_var(adata, mask_var)
-    first_rank = ranks[0] if isinstance(ranks, list | tuple) and ranks else None
-    guard_memory(adata, layer, mask, first_rank, copies=2, what="deep NMF")
+    guard_memory(adata, layer, mask, o.ranks[0], copies=2, what="deep NMF")
     X = get_matrix(adata, layer, mask)
-    ranks = _check_ranks(ranks, X.shape)
-    if is_dask(X):
-        device = "dask"
-    # The core runs layer 1 on torch for any device name, and on numba for None.
-    core_device = None if device in ("cpu", "dask") else device
+    ranks = check_ranks(o.ranks, X.shape)
 
     start = logg.info(
         f"computing deep NMF (ranks={ranks}, β={beta:g}, min_volume={min_volume}) on "
-        f"{X.shape[0]} cells × {X.shape[1]} genes (device: {device})"
+        f"{X.shape[0]} cells × {X.shape[1]} genes"
     )
     total = n_init_iter + max_iter + (max_iter if multilayer_baseline else 0)
     with progress_bar(total, "deep NMF") as bar, single_threaded_blas(X):
@@ -226,7 +159,8 @@ def deep_nmf(
 
         # The solver works in the paper's genes × cells orientation; X.T of a CSR is a CSC
         # view whose transpose the solver turns back into the CSR it started as (no copy).
-        result = _deep_nmf(
+        # The core picks the backend (dask for a dask matrix, else ``device``) and reports it.
+        result = fit_deep(
             X.T,
             ranks,
             beta=beta,
@@ -239,15 +173,15 @@ def deep_nmf(
             random_state=random_state,
             baseline=multilayer_baseline,
             callback=report,
-            device=core_device,
+            device=device,
         )
 
     dtype = np.dtype(X.dtype)
     L = len(ranks)
-    target = prepare_target(adata, copy)
-    errors = {UNS_DEEP: np.asarray(result.errors, dtype=np.float64)}
+    keys, U = C.deep_keys(key_added), C.DeepUns
+    errors = {U.DEEP: np.asarray(result.errors, dtype=np.float64)}
     if result.multilayer_errors is not None:
-        errors[UNS_MULTILAYER] = np.asarray(result.multilayer_errors, dtype=np.float64)
+        errors[U.MULTILAYER] = np.asarray(result.multilayer_errors, dtype=np.float64)
     params = {
         "ranks": np.asarray(ranks, dtype=np.int64),
         "beta_loss": beta,
@@ -262,7 +196,7 @@ def deep_nmf(
         "mask_var": mask_description(mask_var),
         "random_state": random_state,
         "n_genes_used": int(X.shape[1]),
-        "device": device,
+        "device": result.device,
     }
     obsm, varm, obs = {}, {}, {}
     for ell in range(1, L + 1):
@@ -270,44 +204,34 @@ def deep_nmf(
         programs = result.W[ell - 1]  # genes × r_ℓ
         contribution = act * programs.sum(axis=0)[None, :]
         categories = [str(k) for k in range(ranks[ell - 1])]
-        obsm[C.layer_obsm_key(key_added, ell)] = act.astype(dtype)
-        varm[C.layer_key(key_added, ell)] = expand_loadings(
-            programs.astype(dtype), mask, adata.n_vars
-        )
-        obs[C.layer_key(key_added, ell)] = pd.Categorical.from_codes(
+        obsm[keys.obsm(ell)] = act.astype(dtype)
+        varm[keys.varm(ell)] = expand_loadings(programs.astype(dtype), mask, adata.n_vars)
+        obs[keys.obs(ell)] = pd.Categorical.from_codes(
             np.argmax(contribution, axis=1), categories=categories
         )
     uns = {
-        UNS_RANKS: np.asarray(ranks, dtype=np.int64),
-        UNS_PARAMS: h5ad_safe(params),
-        UNS_H: {str(ell): np.asarray(result.H[ell - 1]) for ell in range(2, L + 1)},
-        UNS_ERRORS: errors,
-        UNS_LOSS: np.asarray(result.loss, dtype=np.float64),
-        UNS_LAYER_LOSS: np.asarray(result.layer_loss, dtype=np.float64),
-        UNS_LAMBDAS: np.asarray(result.lambdas, dtype=np.float64),
-        UNS_ALPHAS: np.asarray(result.alphas, dtype=np.float64),
-        "n_iter": int(result.n_iter),
-        "converged": bool(result.converged),
+        U.RANKS: np.asarray(ranks, dtype=np.int64),
+        U.PARAMS: h5ad_safe(params),
+        U.H: {str(ell): np.asarray(result.H[ell - 1]) for ell in range(2, L + 1)},
+        U.ERRORS: errors,
+        U.LOSS: np.asarray(result.loss, dtype=np.float64),
+        U.LAYER_LOSS: np.asarray(result.layer_loss, dtype=np.float64),
+        U.LAMBDAS: np.asarray(result.lambdas, dtype=np.float64),
+        U.ALPHAS: np.asarray(result.alphas, dtype=np.float64),
+        U.N_ITER: int(result.n_iter),
+        U.CONVERGED: bool(result.converged),
     }
     # Everything is computed; only now touch the target (AnnData unchanged on any error).
-    for key, value in obsm.items():
-        target.obsm[key] = value
-    for key, value in varm.items():
-        target.varm[key] = value
-    for key, value in obs.items():
-        target.obs[key] = value
-    target.uns[key_added] = uns
+    slots = {"obsm": obsm, "varm": varm, "obs": obs, "uns": {keys.uns: uns}}
+    target = store(adata, copy, **slots)
     ratio = ""
-    if UNS_MULTILAYER in errors:
-        ratios = errors[UNS_DEEP] / errors[UNS_MULTILAYER]
+    if U.MULTILAYER in errors:
+        ratios = errors[U.DEEP] / errors[U.MULTILAYER]
         ratio = ", deep/multilayer error " + ", ".join(f"{r:.3f}" for r in ratios)
     logg.info(
-        f"    finished: {result.n_iter} sweeps, objective {result.loss[-1]:.6g}{ratio}",
+        f"    finished on {result.device}: {result.n_iter} sweeps, "
+        f"objective {result.loss[-1]:.6g}{ratio}",
         time=start,
-        deep=(
-            f"added\n    .obsm['{C.layer_obsm_key(key_added, 1)}'…], "
-            f".varm['{C.layer_key(key_added, 1)}'…], .obs['{C.layer_key(key_added, 1)}'…], "
-            f".uns[{key_added!r}]"
-        ),
+        deep=added(**slots),
     )
     return target if copy else None

@@ -8,34 +8,21 @@ import numpy as np
 from anndata import AnnData
 from scanpy import logging as logg
 
-from scnmf import _keys as C
-
-from .._core._backends._threads import single_threaded_blas
-from .._core._backends.dask import is_dask, solve_on_worker
-from .._core._backends.torch import resolve_device
+from .. import _keys as C
 from .._core.graph.laplacian import knn_graph
-from .._core.nmf.init import INIT_NAMES, initialize
-from .._core.pnmf.gnmf import graph_nmf
-from .._core.pnmf.ops_torch import torch_graph_nmf
+from .._core.pnmf import fit_gnmf
 from ._docs import doc_adata, doc_common, doc_matrix_selection, doc_params
-from ._persistence import representation
-from ._utils import (
+from ._matrix import (
     DEFAULT,
-    check_adata,
-    check_choice,
-    check_nonnegative,
-    check_positive_int,
-    check_random_state,
-    check_rank,
-    expand_loadings,
     get_matrix,
     guard_memory,
-    h5ad_safe,
     mask_description,
-    prepare_target,
-    progress_bar,
+    representation,
     resolve_mask_var,
 )
+from ._progress import progress_bar
+from ._store import added, expand_loadings, h5ad_safe, store
+from ._validate import GNMF_PARAMS, check_adata, check_rank
 
 
 @doc_params(doc_adata=doc_adata, doc_matrix_selection=doc_matrix_selection, doc_common=doc_common)
@@ -116,16 +103,9 @@ def gnmf(
     (80, 2)
     """
     check_adata(adata)
-    lam = check_nonnegative(lambda_graph, "lambda_graph")
-    n_neighbors = check_positive_int(n_neighbors, "n_neighbors")
-    check_choice(weight, "weight", ("heat", "binary"))
-    max_iter = check_positive_int(max_iter, "max_iter", minimum=0)
-    tol = check_nonnegative(tol, "tol")
-    check_choice(init, "init", tuple(i for i in INIT_NAMES if i != "custom"))
-    random_state = check_random_state(random_state)
-    device = resolve_device(device)
-    if not isinstance(key_added, str) or not key_added:
-        raise ValueError("key_added must be a non-empty string.")
+    o = GNMF_PARAMS.validate(locals())
+    lam, n_neighbors, max_iter, tol = o.lambda_graph, o.n_neighbors, o.max_iter, o.tol
+    random_state = o.random_state
     mask = resolve_mask_var(adata, mask_var)
     guard_memory(adata, layer, mask, n_components, what="GNMF")
     X = get_matrix(adata, layer, mask)
@@ -139,20 +119,16 @@ def gnmf(
         f"{X.shape[0]} cells × {X.shape[1]} genes"
     )
     A = knn_graph(rep, n_neighbors, weight=weight, random_state=random_state)
-    options = dict(
-        init=init, random_state=random_state, lambda_graph=lam, max_iter=max_iter, tol=tol
-    )
-    if is_dask(X):
-        device = "dask"
-        result = solve_on_worker(X, fit_gnmf, A, k, **options)
-    else:
-        with progress_bar(max_iter, "GNMF") as bar, single_threaded_blas(X):
+    with progress_bar(max_iter, "GNMF") as bar:
 
-            def report(iteration: int, loss: float) -> None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+        def report(iteration: int, loss: float) -> None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
 
-            result = fit_gnmf(X, A, k, device=device, callback=report, **options)
+        result = fit_gnmf(
+            X, A, k, lambda_graph=lam, max_iter=max_iter, tol=tol, init=init,
+            random_state=random_state, device=device, callback=report,
+        )  # fmt: skip
     params = {
         "n_components": k,
         "lambda_graph": lam,
@@ -166,31 +142,25 @@ def gnmf(
         "mask_var": mask_description(mask_var),
         "random_state": random_state,
         "n_genes_used": int(X.shape[1]),
-        "device": device,
+        "device": result.device,
     }
-    target = prepare_target(adata, copy)
-    target.obsm[C.obsm_key(key_added)] = result.W
-    target.varm[C.loadings_key(key_added)] = expand_loadings(result.H.T, mask, adata.n_vars)
-    target.uns[key_added] = {
-        "params": h5ad_safe(params),
-        "loss": np.asarray(result.loss, dtype=np.float64),
-        "n_iter": int(result.n_iter),
-        "converged": bool(result.converged),
+    keys, U = C.factor_keys(key_added), C.FitUns
+    slots = {
+        "obsm": {keys.obsm: result.W},
+        "varm": {keys.varm: expand_loadings(result.H.T, mask, adata.n_vars)},
+        "uns": {
+            keys.uns: {
+                U.PARAMS: h5ad_safe(params),
+                U.LOSS: np.asarray(result.loss, dtype=np.float64),
+                U.N_ITER: int(result.n_iter),
+                U.CONVERGED: bool(result.converged),
+            }
+        },
     }
+    target = store(adata, copy, **slots)
     logg.info(
         f"    finished: {result.n_iter} iterations, final objective {result.loss[-1]:.6g}",
         time=start,
-        deep=(
-            f"added\n    .obsm[{C.obsm_key(key_added)!r}], "
-            f".varm[{C.loadings_key(key_added)!r}], .uns[{key_added!r}]"
-        ),
+        deep=added(**slots),
     )
     return target if copy else None
-
-
-def fit_gnmf(X, A, k: int, *, init: str, random_state, device: str = "cpu", **kwargs):
-    """Initialise and fit GNMF on an in-memory matrix (also the task a dask worker runs)."""
-    W0, H0 = initialize(X, k, init, random_state)
-    if device == "cpu":
-        return graph_nmf(X, W0, H0, A=A, **kwargs)
-    return torch_graph_nmf(X, W0, H0, A=A, device=device, **kwargs)

@@ -2,54 +2,28 @@
 
 from __future__ import annotations
 
-from functools import partial
+from contextlib import ExitStack
 from typing import Literal
 
 import numpy as np
 from anndata import AnnData
 from scanpy import logging as logg
 
-from scnmf import _keys as C
-
-from .._core._backends.dask import is_dask
-from .._core._backends.torch import resolve_device
-from .._core.nmf.hals import hals
-from .._core.nmf.init import INIT_NAMES, initialize
-from .._core.nmf.mu import mu
-from .._core.nmf.ops_torch import torch_hals, torch_mu
+from .. import _keys as C
+from .._core._backends import is_lazy
+from .._core.nmf import fit_nmf
 from ._docs import doc_adata, doc_common, doc_matrix_selection, doc_params
-from ._utils import (
+from ._matrix import (
     DEFAULT,
-    check_adata,
-    check_choice,
-    check_finite_result,
-    check_nonnegative,
-    check_positive_int,
-    check_random_state,
-    check_rank,
-    expand_loadings,
     get_matrix,
     guard_memory,
-    h5ad_safe,
     mask_description,
-    prepare_target,
-    progress_bar,
     rescale_extreme,
-    resolve_beta,
     resolve_mask_var,
 )
-
-SOLVERS: tuple[str, ...] = ("auto", "mu", "hals", "agd")
-AGD_OPTIONS: tuple[str, ...] = (
-    "n_stages",
-    "n_inner",
-    "alpha0",
-    "decay",
-    "step",
-    "batch_size",
-    "clip",
-    "warm_start",
-)
+from ._progress import progress_bar
+from ._store import added, check_finite_result, expand_loadings, h5ad_safe, store
+from ._validate import NMF_PARAMS, Solver, check_adata, check_rank
 
 
 @doc_params(doc_adata=doc_adata, doc_matrix_selection=doc_matrix_selection, doc_common=doc_common)
@@ -139,28 +113,16 @@ def nmf(
     (700, 8)
     """
     check_adata(adata)
-    beta = resolve_beta(beta_loss)
-    check_choice(solver, "solver", SOLVERS)
-    check_choice(init, "init", INIT_NAMES)
-    max_iter = check_positive_int(max_iter, "max_iter", minimum=0)
-    tol = check_nonnegative(tol, "tol")
-    random_state = check_random_state(random_state)
-    if not isinstance(key_added, str) or not key_added:
-        raise ValueError("key_added must be a non-empty string.")
-    device = resolve_device(device)
-    if solver == "auto":
-        solver = "hals" if beta == 2 else "mu"
-    if solver in ("hals", "agd") and beta != 2:
-        raise ValueError(
-            f"solver={solver!r} minimises the Frobenius loss only (got β = {beta}); "
-            "use solver='mu' for other β-divergences."
-        )
-    agd_options = _check_agd_options(agd_options, solver)
+    o = NMF_PARAMS.validate(locals())
+    beta, solver, init, max_iter, tol = o.beta_loss, o.solver, o.init, o.max_iter, o.tol
+    random_state, agd_options = o.random_state, o.agd_options
+    if solver == Solver.AUTO:
+        solver = Solver.HALS.value if beta == 2 else Solver.MU.value
     mask = resolve_mask_var(adata, mask_var)
     guard_memory(adata, layer, mask, n_components)
     X = get_matrix(adata, layer, mask, allow_zeros=beta > 0)
     k = check_rank(n_components, X.shape)
-    if solver == "agd" and is_dask(X):
+    if solver == "agd" and is_lazy(X):
         # Checked before the warm start so no distributed work is wasted.
         raise ValueError("solver='agd' runs in memory; compute the dask array first.")
 
@@ -171,31 +133,47 @@ def nmf(
     X, scale = rescale_extreme(X)
     if scale != 1.0 and init_W is not None:
         init_W = np.asarray(init_W) / scale
-    W0, H0 = initialize(X, k, init, random_state, W=init_W, H=init_H)
-    with progress_bar(max_iter, f"NMF ({solver})") as bar:
+    with ExitStack() as bars:
+        bar = bars.enter_context(progress_bar(max_iter, f"NMF ({solver})"))
+        stage_bar = []
 
         def report(iteration: int, loss: float) -> None:
             if iteration:
                 bar.update(1)
             bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
 
-        if is_dask(X):
-            from .._core.nmf.ops_dask import dask_hals, dask_mu
+        def report_stage(stage: int, loss: float) -> None:
+            if not stage_bar:  # the AGD stages follow the warm start
+                bar.close()
+                n_stages = int((agd_options or {}).get("n_stages", 100))
+                stage_bar.append(bars.enter_context(progress_bar(n_stages, "AGD stages")))
+            if stage:
+                stage_bar[0].update(1)
 
-            run_hals, run_mu = dask_hals, dask_mu
-            device = "dask"
-        elif device != "cpu":
-            run_hals = partial(torch_hals, device=device)
-            run_mu = partial(torch_mu, device=device)
-        else:
-            run_hals, run_mu = hals, mu
-        if solver in ("hals", "agd") and agd_options.get("warm_start", "hals") == "hals":
-            result = run_hals(X, W0, H0, max_iter=max_iter, tol=tol, callback=report)
-        else:
-            result = run_mu(X, W0, H0, beta=beta, max_iter=max_iter, tol=tol, callback=report)
+        fit = fit_nmf(
+            X,
+            k,
+            beta=beta,
+            solver=solver,
+            init=init,
+            max_iter=max_iter,
+            tol=tol,
+            random_state=random_state,
+            W=init_W,
+            H=init_H,
+            device=device,
+            agd_options=agd_options,
+            callback=report,
+            stage_callback=report_stage,
+        )
+    result, device = fit.result, fit.backend
     extra: dict = {}
     if solver == "agd":
-        result, extra = _refine_agd(X, result, agd_options, random_state)
+        extra = {
+            C.NmfUns.ALPHAS: fit.extra["alphas"],
+            C.NmfUns.ALPHA0: fit.extra["alpha0"],
+            C.NmfUns.WARM_START_LOSS: fit.extra["warm_start_loss"],
+        }
 
     if scale != 1.0:
         # β-divergences are homogeneous of degree β: D(sX | sWH) = s^β D(X | WH).
@@ -215,58 +193,26 @@ def nmf(
         "n_genes_used": int(X.shape[1]),
         "device": device,
     }
-    target = prepare_target(adata, copy)
-    target.obsm[C.obsm_key(key_added)] = result.W
-    target.varm[C.loadings_key(key_added)] = expand_loadings(result.H.T, mask, adata.n_vars)
-    if solver == "agd":
+    if solver == Solver.AGD:
         params["agd_options"] = agd_options
-    target.uns[key_added] = {
-        "params": h5ad_safe(params),
-        "loss": np.asarray(result.loss, dtype=np.float64),
-        "n_iter": int(result.n_iter),
-        "converged": bool(result.converged),
-        **extra,
+    keys, U = C.factor_keys(key_added), C.NmfUns
+    slots = {
+        "obsm": {keys.obsm: result.W},
+        "varm": {keys.varm: expand_loadings(result.H.T, mask, adata.n_vars)},
+        "uns": {
+            keys.uns: {
+                U.PARAMS: h5ad_safe(params),
+                U.LOSS: np.asarray(result.loss, dtype=np.float64),
+                U.N_ITER: int(result.n_iter),
+                U.CONVERGED: bool(result.converged),
+                **extra,
+            }
+        },
     }
+    target = store(adata, copy, **slots)
     logg.info(
         f"    finished: {result.n_iter} iterations, final loss {result.loss[-1]:.6g}",
         time=start,
-        deep=(
-            f"added\n    .obsm[{C.obsm_key(key_added)!r}], "
-            f".varm[{C.loadings_key(key_added)!r}], .uns[{key_added!r}]"
-        ),
+        deep=added(**slots),
     )
     return target if copy else None
-
-
-def _check_agd_options(options: dict | None, solver: str) -> dict:
-    if options is None:
-        return {}
-    if solver != "agd":
-        raise ValueError("agd_options only applies to solver='agd'.")
-    unknown = set(options) - set(AGD_OPTIONS)
-    if unknown:
-        raise ValueError(f"Unknown agd_options {sorted(unknown)}; use {list(AGD_OPTIONS)}.")
-    if options.get("warm_start", "hals") not in ("hals", "mu"):
-        raise ValueError("agd_options['warm_start'] must be 'hals' or 'mu'.")
-    return dict(options)
-
-
-def _refine_agd(X, warm, options: dict, random_state: int | None):
-    """AGD stages from a HALS/MU warm start (AGD refines; from scratch it fails)."""
-    from .._core.nmf.agd import agd
-
-    settings = {k: v for k, v in options.items() if k != "warm_start"}
-    n_stages = int(settings.get("n_stages", 100))
-    with progress_bar(n_stages, "AGD stages") as bar:
-
-        def report(stage: int, loss: float) -> None:
-            if stage:
-                bar.update(1)
-
-        result = agd(X, warm.W, warm.H, random_state=random_state, callback=report, **settings)
-    extra = {
-        "alphas": np.asarray(result.alphas, dtype=np.float64),
-        "alpha0": float(result.alpha0),
-        "warm_start_loss": np.asarray(warm.loss, dtype=np.float64),
-    }
-    return result, extra

@@ -8,36 +8,16 @@ import numpy as np
 from anndata import AnnData
 from scanpy import logging as logg
 
-from scnmf import _keys as C
-
-from .._core._backends._threads import single_threaded_blas
-from .._core._backends.dask import is_dask, solve_on_worker
-from .._core._backends.torch import resolve_device
-from .._core.nmf.init import INIT_NAMES
-from .._core.pnmf.ops_torch import torch_pnmf_backend
-from .._core.pnmf.pnmf import pnmf as _pnmf
+from .. import _keys as C
+from .._core.pnmf import fit_pnmf
 from .._core.pnmf.scale_choice import stable_scale
 from ._docs import doc_adata, doc_common, doc_matrix_selection, doc_params
-from ._persistence import cell_edges, run_persistence
-from ._utils import (
-    DEFAULT,
-    check_adata,
-    check_choice,
-    check_nonnegative,
-    check_positive_int,
-    check_random_state,
-    check_rank,
-    expand_loadings,
-    get_matrix,
-    guard_memory,
-    h5ad_safe,
-    mask_description,
-    prepare_target,
-    progress_bar,
-    resolve_mask_var,
-)
-
-NORMALIZE: tuple[str, ...] = ("start", "iteration")
+from ._matrix import DEFAULT, get_matrix, guard_memory, mask_description, resolve_mask_var
+from ._neighbors import cell_edges
+from ._persistence import run_persistence
+from ._progress import progress_bar
+from ._store import added, expand_loadings, h5ad_safe, store
+from ._validate import PNMF_PARAMS, check_adata, check_rank, check_scale_index
 
 
 @doc_params(doc_adata=doc_adata, doc_matrix_selection=doc_matrix_selection, doc_common=doc_common)
@@ -165,22 +145,14 @@ def pnmf(
     (80, 4, 2)
     """
     check_adata(adata)
-    lam1 = check_nonnegative(lambda_graph, "lambda_graph")
-    lam2 = check_nonnegative(lambda_scale, "lambda_scale")
-    lam3 = check_nonnegative(lambda_anchor, "lambda_anchor")
-    n_sweeps = check_positive_int(n_sweeps, "n_sweeps", minimum=0)
-    max_inner_iter = check_positive_int(max_inner_iter, "max_inner_iter")
-    inner_tol = check_nonnegative(inner_tol, "inner_tol")
-    check_choice(normalize, "normalize", NORMALIZE)
-    check_choice(init, "init", tuple(i for i in INIT_NAMES if i != "custom"))
-    random_state = check_random_state(random_state)
-    device = resolve_device(device)
-    for name, key in (("key_added", key_added), ("persistence_key", persistence_key)):
-        if not isinstance(key, str) or not key:
-            raise ValueError(f"{name} must be a non-empty string.")
+    o = PNMF_PARAMS.validate(locals())
+    lam1, lam2, lam3 = o.lambda_graph, o.lambda_scale, o.lambda_anchor
+    n_sweeps, max_inner_iter, inner_tol = o.n_sweeps, o.max_inner_iter, o.inner_tol
+    random_state, reference_scale, n_clusters = o.random_state, o.reference_scale, o.n_clusters
     mask = resolve_mask_var(adata, mask_var)
+    P = C.PersistenceUns
     record = adata.uns.get(persistence_key)
-    n_scales = len(record["scales"]) if isinstance(record, dict) and "scales" in record else 8
+    n_scales = len(record[P.SCALES]) if isinstance(record, dict) and P.SCALES in record else 8
     guard_memory(adata, layer, mask, n_components, copies=n_scales + 1, what="pNMF")
     X = get_matrix(adata, layer, mask)
     k = check_rank(n_components, X.shape)
@@ -188,13 +160,13 @@ def pnmf(
     new_persistence = None
     if persistence_key in adata.uns:
         record = adata.uns[persistence_key]
-        missing = [f for f in ("scales", "n_components", "params") if f not in record]
+        missing = [f for f in P.REQUIRED if f not in record]
         if missing:
             raise KeyError(
                 f"adata.uns[{persistence_key!r}] lacks {missing}; it was not written by "
                 "scnmf.tl.persistence. Recompute it or pass another persistence_key."
             )
-        edges, _ = cell_edges(adata, dict(record["params"]))
+        edges, _ = cell_edges(adata, dict(record[P.PARAMS]))
     else:
         logg.info(f"    no uns[{persistence_key!r}]: computing persistence with its defaults")
         record, edges = run_persistence(
@@ -202,42 +174,31 @@ def pnmf(
             random_state=random_state,
         )  # fmt: skip
         new_persistence = record
-    scales = np.asarray(record["scales"], dtype=np.float64)
+    scales = np.asarray(record[P.SCALES], dtype=np.float64)
     T = scales.size
     if reference_scale == "finest":
         reference_scale = 0
-    if isinstance(reference_scale, str) and reference_scale != "stable":
-        raise ValueError(
-            f"reference_scale={reference_scale!r}; use a scale index ≥ 0, 'finest' or 'stable'."
-        )
     if reference_scale != "stable":
-        reference_scale = check_positive_int(reference_scale, "reference_scale", minimum=0)
-        if reference_scale >= T:
-            raise ValueError(f"reference_scale={reference_scale} but there are only {T} scales.")
-    if n_clusters is not None:
-        n_clusters = check_positive_int(n_clusters, "n_clusters", minimum=2)
+        reference_scale = check_scale_index(reference_scale, T)
 
     start = logg.info(
         f"computing persistent NMF (k={k}, T={T} scales, λ=({lam1:g}, {lam2:g}, {lam3:g})) on "
         f"{X.shape[0]} cells × {X.shape[1]} genes"
     )
-    options = dict(
-        lambda_graph=lam1,
-        lambda_scale=lam2,
-        lambda_anchor=lam3,
-        n_sweeps=n_sweeps,
-        max_inner_iter=max_inner_iter,
-        inner_tol=inner_tol,
-        init=init,
-        normalize=normalize,
-        random_state=random_state,
-    )
-    if is_dask(X):
-        device = "dask"
-        logg.info("    solving on one dask worker (the matrix must fit its memory)")
-        result = solve_on_worker(X, _pnmf, edges, scales, k, **options)
-    else:
-        result = _solve_in_memory(X, edges, scales, k, device, options)
+    # One tick per scale fit; a dask matrix is solved on a worker, which reports none.
+    with progress_bar(T * (n_sweeps + 1), "pNMF (scale fits)") as bar:
+
+        def report(stage: int, t: int, res) -> None:
+            bar.update(1)
+            bar.set_postfix(sweep=stage, scale=t, refresh=False)
+
+        result = fit_pnmf(
+            X, edges, scales, k, lambda_graph=lam1, lambda_scale=lam2, lambda_anchor=lam3,
+            n_sweeps=n_sweeps, max_inner_iter=max_inner_iter, inner_tol=inner_tol, init=init,
+            normalize=normalize, random_state=random_state, device=device, callback=report,
+        )  # fmt: skip
+    if result.device == "dask":
+        logg.info("    solved on one dask worker (the matrix was assembled there)")
 
     params = {
         "n_components": k,
@@ -254,7 +215,7 @@ def pnmf(
         "mask_var": mask_description(mask_var),
         "random_state": random_state,
         "n_genes_used": int(X.shape[1]),
-        "device": device,
+        "device": result.device,
     }
     embeddings = np.ascontiguousarray(result.W.transpose(1, 0, 2))  # n × T × k
     stability = None
@@ -264,45 +225,32 @@ def pnmf(
         params["n_clusters"] = n_clusters
         logg.info(f"    most stable scale: t={reference_scale + 1} of {T}")
     loadings = expand_loadings(result.H.transpose(2, 0, 1), mask, adata.n_vars)  # m × T × k
-    target = prepare_target(adata, copy)
-    if new_persistence is not None:
-        target.uns[persistence_key] = new_persistence
-    target.obsm[C.obsm_key(key_added)] = np.ascontiguousarray(embeddings[:, reference_scale])
-    target.obsm[C.scales_obsm_key(key_added)] = embeddings
-    target.varm[C.loadings_key(key_added)] = loadings
-    target.uns[key_added] = {
-        "scales": scales,
-        "n_components": np.asarray(record["n_components"], dtype=np.int64),
-        "reference_scale": int(reference_scale),
-        "loss": np.asarray(result.loss, dtype=np.float64),
-        "n_inner_iter": result.n_inner_iter,
-        "params": h5ad_safe(params),
+    keys, U = C.pnmf_keys(key_added), C.PnmfUns
+    uns = {
+        U.SCALES: scales,
+        U.N_COMPONENTS: np.asarray(record[P.N_COMPONENTS], dtype=np.int64),
+        U.REFERENCE_SCALE: int(reference_scale),
+        U.LOSS: np.asarray(result.loss, dtype=np.float64),
+        U.N_INNER_ITER: result.n_inner_iter,
+        U.PARAMS: h5ad_safe(params),
     }
     if stability is not None:
-        target.uns[key_added]["scale_stability"] = stability
+        uns[U.SCALE_STABILITY] = stability
+    slots = {
+        "obsm": {
+            keys.obsm: np.ascontiguousarray(embeddings[:, reference_scale]),
+            keys.obsm_scales: embeddings,
+        },
+        "varm": {keys.varm: loadings},
+        "uns": {keys.uns: uns},
+    }
+    if new_persistence is not None:
+        slots["uns"][persistence_key] = new_persistence
+    target = store(adata, copy, **slots)
     logg.info(
         f"    finished: {int(result.n_inner_iter.sum())} inner iterations, "
         f"final objective {result.loss[-1]:.6g}",
         time=start,
-        deep=(
-            f"added\n    .obsm[{C.obsm_key(key_added)!r}], "
-            f".obsm[{C.scales_obsm_key(key_added)!r}], .varm[{C.loadings_key(key_added)!r}], "
-            f".uns[{key_added!r}]"
-        ),
+        deep=added(**slots),
     )
     return target if copy else None
-
-
-def _solve_in_memory(X, edges, scales, k: int, device: str, options: dict):
-    """Run pNMF in memory (numpy engine or a torch device), one progress tick per scale fit."""
-    n_fits = len(scales) * (options["n_sweeps"] + 1)
-    with progress_bar(n_fits, "pNMF (scale fits)") as bar, single_threaded_blas(X):
-
-        def report(stage: int, t: int, res) -> None:
-            bar.update(1)
-            bar.set_postfix(sweep=stage, scale=t, refresh=False)
-
-        if device != "cpu":
-            subproblem, objective = torch_pnmf_backend(X, device)
-            options = dict(options, subproblem=subproblem, objective=objective)
-        return _pnmf(X, edges, scales, k, callback=report, **options)

@@ -6,7 +6,9 @@ import scipy.sparse as sp
 
 import scnmf as snmf
 from scnmf import _keys as C
-from scnmf.tl._deep_nmf import UNS_DEEP, UNS_ERRORS, UNS_H, UNS_MULTILAYER
+
+U = C.DeepUns
+UNS_DEEP, UNS_ERRORS, UNS_H, UNS_MULTILAYER = U.DEEP, U.ERRORS, U.H, U.MULTILAYER
 
 KEY = C.DEEP_NMF_KEY
 FAST = {"n_init_iter": 20, "max_iter": 10}
@@ -132,7 +134,9 @@ def test_min_volume_mask_and_key(adata):
         ({"ranks": (4, 4)}, ValueError, "strictly decreasing"),
         ({"ranks": (2, 5)}, ValueError, "strictly decreasing"),
         ({"ranks": (500, 3)}, ValueError, "impossible"),
+        ({"ranks": (4, 0)}, ValueError, "ranks"),  # was checked in core too (issue 12)
         ({"ranks": (4, 2), "beta_loss": "itakura-saito"}, ValueError, "supports"),
+        ({"ranks": (4, 2), "beta_loss": 0.0}, ValueError, "supports"),  # idem
         ({"ranks": (4, 2), "beta_loss": "frobenius", "min_volume": True}, ValueError, "β = 1"),
         ({"ranks": (4, 2), "alpha": -1}, ValueError, "alpha"),
         ({"ranks": (4, 2), "layer": "missing"}, KeyError, "missing"),

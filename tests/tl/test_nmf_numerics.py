@@ -45,17 +45,16 @@ def test_extreme_scales_float32(counts, scale, beta):
 
 
 def test_non_finite_results_are_never_stored(adata, monkeypatch):
-    from scnmf._core.nmf import mu as mu_module
     from scnmf.tl import _nmf
 
-    real = mu_module.mu
+    real = _nmf.fit_nmf
 
     def broken(*args, **kwargs):
-        result = real(*args, **kwargs)
-        result.W[0, 0] = np.nan
-        return result
+        fit = real(*args, **kwargs)
+        fit.result.W[0, 0] = np.nan
+        return fit
 
-    monkeypatch.setattr(_nmf, "mu", broken)
+    monkeypatch.setattr(_nmf, "fit_nmf", broken)
     with pytest.raises(FloatingPointError, match="nothing was stored"):
         snmf.tl.nmf(adata, 3, beta_loss="kullback-leibler", max_iter=5)
     assert "X_nmf" not in adata.obsm and "nmf" not in adata.uns

@@ -5,7 +5,8 @@ import pytest
 import scipy.sparse as sp
 
 import scnmf as snmf
-from scnmf.tl._persistence import cell_edges, run_persistence
+from scnmf.tl._neighbors import cell_edges
+from scnmf.tl._persistence import run_persistence
 
 N = 1500  # above EXACT_MAX_CELLS (1,000): the kNN graph is used
 
@@ -52,11 +53,11 @@ def test_scanpy_graph_reused_by_default_equals_recomputation(clustered):
 
 def test_reused_graph_through_boruvka_path_equals_recomputation(clustered):
     from scnmf._core.graph.edges import candidate_edges
-    from scnmf.tl._persistence import _knn_from_neighbors
+    from scnmf.tl._neighbors import knn_from_neighbors
 
     _neighbors(clustered)
     X = clustered.obsm["X_pca"].astype(np.float64)
-    knn = _knn_from_neighbors(clustered, "neighbors", X)
+    knn = knn_from_neighbors(clustered, "neighbors", X)
     reused = candidate_edges(X, 15, knn=knn, prim_max_cells=10)
     own = candidate_edges(X, 15, prim_max_cells=10)
     assert reused.timings["n_knn_components"] == own.timings["n_knn_components"] > 1

@@ -57,14 +57,16 @@ def _round_trip(adata, tmp_path):
 def test_torch_path_stores_exactly_as_cpu(small, monkeypatch, tmp_path):
     """The tl → torch wiring, with torch's CPU build standing in for a GPU."""
     torch = pytest.importorskip("torch")
-    from scnmf._core.pnmf import ops_torch as torch_pnmf
-    from scnmf.tl import _gnmf, _pnmf
+    import scnmf._core.pnmf as core
+    from scnmf._core._backends.select import Backend
+    from scnmf._core.pnmf import ops_torch
 
     ref = snmf.tl.pnmf(small, 3, device="cpu", copy=True, **KW)
     snmf.tl.gnmf(ref, 3, max_iter=30, device="cpu")
-    monkeypatch.setattr(_pnmf, "resolve_device", lambda device: "cuda")
-    monkeypatch.setattr(_gnmf, "resolve_device", lambda device: "cuda")
-    monkeypatch.setattr(torch_pnmf, "resolve_device", lambda device: "cpu")
+    # The core picks the torch backend for "cuda"; its ops are built on the CPU.
+    torch_ops = ops_torch.TorchGraphOps
+    monkeypatch.setattr(core, "choose_backend", lambda X, device: Backend("torch", "cuda"))
+    monkeypatch.setattr(ops_torch, "TorchGraphOps", lambda X, device: torch_ops(X, "cpu"))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny tensors: OpenMP threads would only spin
     try:
@@ -88,6 +90,14 @@ def test_bad_device_leaves_adata_unchanged(small):
     for call in (snmf.tl.pnmf, snmf.tl.gnmf):
         with pytest.raises(ValueError, match="device"):
             call(small, 2, device="tpu")
+    assert (set(small.uns), set(small.obsm)) == keys
+
+
+def test_bad_normalize_rejected_at_the_boundary(small):
+    # core trusts its inputs: tl is where an unknown normalize is refused
+    keys = set(small.uns), set(small.obsm)
+    with pytest.raises(ValueError, match="normalize"):
+        snmf.tl.pnmf(small, 2, normalize="always")
     assert (set(small.uns), set(small.obsm)) == keys
 
 

@@ -141,14 +141,18 @@ def spmm(X, B: np.ndarray) -> np.ndarray:
     return out
 
 
-def spmm_t(X, A: np.ndarray) -> np.ndarray:
-    """``Xᵀ @ A`` for CSR ``X`` (parallel over row blocks, no CSC copy) or dense ``X``."""
+def spmm_t(X, A: np.ndarray, dtype=None) -> np.ndarray:
+    """``Xᵀ @ A`` for CSR ``X`` (parallel over row blocks, no CSC copy) or dense ``X``.
+
+    ``dtype=np.float64`` accumulates (and returns) the sum over cells in float64, so that
+    summing the shares of row blocks gives the whole matrix's result up to float64 rounding.
+    """
     if not sp.issparse(X):
         return X.T @ A
     X = X.tocsr() if X.format != "csr" else X
     k = A.shape[1]
     bounds = _row_bounds(X, k)
-    partial = np.zeros((len(bounds) - 1, X.shape[1], k), dtype=X.dtype)
+    partial = np.zeros((len(bounds) - 1, X.shape[1], k), dtype=dtype or X.dtype)
     _csr_matmul_t(X.indptr, X.indices, X.data, _as_dtype(A, X.dtype), bounds, partial)
     return _reduce(partial)
 
@@ -174,11 +178,14 @@ def kl_numerator(X_compressed, W: np.ndarray, Ht: np.ndarray, eps: float, with_l
     return out, float(partial)
 
 
-def kl_numerator_t(X_csr, W: np.ndarray, Ht: np.ndarray, eps: float) -> np.ndarray:
-    """``(X ⊘ WH)ᵀ W`` (m × k) for CSR ``X``, with WH evaluated only at the nonzeros."""
+def kl_numerator_t(X_csr, W: np.ndarray, Ht: np.ndarray, eps: float, dtype=None) -> np.ndarray:
+    """``(X ⊘ WH)ᵀ W`` (m × k) for CSR ``X``, with WH evaluated only at the nonzeros.
+
+    ``dtype`` is the accumulation and output dtype (as in :func:`spmm_t`).
+    """
     k = W.shape[1]
     bounds = _row_bounds(X_csr, k)
-    partial = np.zeros((len(bounds) - 1, X_csr.shape[1], k), dtype=X_csr.dtype)
+    partial = np.zeros((len(bounds) - 1, X_csr.shape[1], k), dtype=dtype or X_csr.dtype)
     _csr_kl_numerator_t(
         X_csr.indptr,
         X_csr.indices,

@@ -48,7 +48,8 @@ def dask_summary(X) -> dict[str, float]:
     }
 
 
-def _active_client():
+def active_client():
+    """The active ``dask.distributed`` client, or ``None`` (then dask's local scheduler runs)."""
     try:
         from distributed import get_client
 
@@ -88,7 +89,7 @@ def solve_on_worker(X, fn: Callable, *args, **kwargs) -> Any:
 
     blocks = X.to_delayed().ravel().tolist()
     dtype = np.dtype(X.dtype)
-    client = _active_client()
+    client = active_client()
     if client is None:
         return _call_with_matrix(list(dask.compute(*blocks)), dtype, fn, args, kwargs)
     futures = client.compute(blocks)
@@ -98,7 +99,8 @@ def solve_on_worker(X, fn: Callable, *args, **kwargs) -> Any:
     return task.result()
 
 
-def _as_block(block, dtype):
+def as_block(block, dtype):
+    """A computed dask block as CSR or a C-contiguous ndarray of ``dtype``."""
     if sp.issparse(block):
         return sp.csr_matrix(block, dtype=dtype)
     return np.ascontiguousarray(block, dtype=dtype)
@@ -112,32 +114,35 @@ def _rest(item):
     return item[1:]
 
 
-class _Runner:
+def row_block_handles(X) -> tuple[Any, list]:
+    """The active client and the row blocks of ``X``.
+
+    With a client the blocks are computed once onto the workers (futures that stay there);
+    without one they are delayed objects, recomputed on each pass.
+    """
+    client = active_client()
+    blocks = list(X.to_delayed().ravel())
+    return client, (client.compute(blocks) if client is not None else blocks)
+
+
+class BlockRunner:
     """Runs a per-block function on a distributed client when one is active, else locally."""
 
     def __init__(self, X):
         import dask
 
-        try:
-            from distributed import get_client
-
-            self.client = get_client()
-        except (ImportError, ValueError):
-            self.client = None
-        blocks = list(X.to_delayed().ravel())
+        self.client, self.blocks = row_block_handles(X)
         self.row_sizes = list(X.chunks[0])
-        if self.client is not None:
-            self.blocks = self.client.compute(blocks)
-        else:
-            self.blocks = blocks
         self._dask = dask
 
     def split(self, W: np.ndarray) -> list:
+        """``W`` cut into the row blocks of the data (scattered to the workers with a client)."""
         edges = np.cumsum([0, *self.row_sizes])
         parts = [W[a:b] for a, b in zip(edges[:-1], edges[1:], strict=True)]
         return self.client.scatter(parts) if self.client is not None else parts
 
     def join(self, W_blocks: list) -> np.ndarray:
+        """The row blocks of a factor stacked back into one array."""
         parts = self.client.gather(W_blocks) if self.client is not None else W_blocks
         return np.vstack(parts)
 
@@ -176,9 +181,24 @@ class _Runner:
         )
 
 
-def _check_chunks(X) -> None:
+def check_row_chunks(X) -> None:
+    """Refuse a dask array whose genes are split over several chunks."""
     if len(X.chunks[1]) != 1:
         raise ValueError(
             "The dask array must keep all genes in one chunk (chunk along cells only): "
             "use X.rechunk({1: -1})."
         )
+
+
+def map_row_blocks(X, fn, per_block: list | None = None, *shared) -> list:
+    """``[fn(X_b, *per_block[b], *shared) for each row block X_b]`` computed by dask.
+
+    Runs on the active ``dask.distributed`` client when there is one (dask's default
+    scheduler), else locally; only the results travel.
+    """
+    import dask
+
+    blocks = X.to_delayed().ravel()
+    per_block = per_block if per_block is not None else [()] * len(blocks)
+    tasks = [dask.delayed(fn)(b, *a, *shared) for b, a in zip(blocks, per_block, strict=True)]
+    return list(dask.compute(*tasks))

@@ -36,7 +36,7 @@ def resolve_device(device: str) -> str:
     return device
 
 
-class _TorchData:
+class TorchData:
     """X on the device: dense tensor, or CSR of X and Xᵀ plus the value permutation."""
 
     def __init__(self, X, device: str):
@@ -82,12 +82,15 @@ class _TorchData:
         )
 
     def matmul(self, B):
+        """X B."""
         return self.X @ B
 
     def matmul_t(self, A):
+        """Xᵀ A."""
         return (self.Xt @ A) if self.sparse else self.X.T @ A
 
     def row_block(self, start: int, stop: int):
+        """Rows ``start:stop`` of X as a dense tensor."""
         if not self.sparse:
             return self.X[start:stop]
         crow = self.X.crow_indices()
@@ -101,5 +104,6 @@ class _TorchData:
         return block.to_dense()
 
 
-def _to_numpy(tensor, dtype) -> np.ndarray:
+def to_numpy(tensor, dtype) -> np.ndarray:
+    """A tensor as a C-contiguous numpy array of ``dtype`` (copied to the host)."""
     return np.ascontiguousarray(tensor.detach().cpu().numpy(), dtype=dtype)

@@ -2,37 +2,39 @@
 
 ``X`` is genes × cells (deep-NMF orientation) whose transpose, the cells × genes matrix, is
 chunked along cells with all genes in one chunk (numpy or scipy CSR chunks), exactly as
-:mod:`.distributed` expects for ``tl.nmf``. The cell factor ``H_1`` (r_1 × cells) and the
-engine state of the multilayer initialisation are split with the data: block b holds its
-columns ``H_1[:, b]``, and with a ``dask.distributed`` client they stay on the workers.
+:mod:`scnmf._core.nmf.ops_dask` expects for ``tl.nmf``. The cell factor ``H_1``
+(r_1 × cells) and the engine state of the multilayer initialisation are split with the
+data: block b holds its columns ``H_1[:, b]``, and with a ``dask.distributed`` client they
+stay on the workers.
 
-* Multilayer initialisation (plain β-MU): per iteration one map, in which each block
-  updates its rows of the cell factor and returns its share of the gene-factor reductions
-  (the per-block work of :func:`scnmf._core.distributed.dask_mu`), and one reduce, in which
-  the driver sums them and updates the gene factor.
+* Multilayer initialisation (plain β-MU): the engine's loop with the dask solver's MU
+  steps (:class:`scnmf._core.nmf.ops_dask.DaskSteps`): per iteration one map, in which
+  each block evaluates its loss share, updates its rows of the cell factor and returns its
+  share of the gene-factor terms, and one reduce, in which the driver sums them and
+  updates the gene factor.
 * Deep sweeps: the H-step ratios ``C``, ``D`` of each block are computed and kept where the
-  block is; the H-step itself is blockwise (MU; or, under ``H_1 e = e``, a blockwise scale
-  followed by a division by the summed row sums; for β ≠ 1 the Newton multipliers need one
-  r_1-vector reduction per Newton iteration). The ``W_1`` step gets its ratios (genes × r_1)
-  summed over the blocks and runs on the driver, with the deeper layers, in numpy.
+  block is. The H-step is :func:`.hsteps.h_step` on block-wise rows: every block evaluates
+  :class:`.hsteps.ArrayRows` on its columns and the driver reduces the per-row sums (the
+  row sums of the unnormalised step; for β ≠ 1 the Newton sums, one r_1-vector reduction
+  per Newton iteration). The ``W_1`` step gets its ratios (genes × r_1) summed over the
+  blocks and runs on the driver, with the deeper layers, in numpy.
 
-Every per-block computation is the in-memory engine's (:func:`scnmf._core.mu.make_ops`), so
-the result equals the in-memory fit up to floating-point summation order. Without a
-client, data blocks are recomputed for every pass (streamed from their source) and the
-per-block factors live in driver memory.
+Every per-block computation is the in-memory backend's (:class:`.layers_host.DataTerms`,
+:class:`.hsteps.ArrayRows`), so the result equals the in-memory fit up to floating-point
+summation order. Without a client, data blocks are recomputed for every pass (streamed
+from their source) and the per-block factors live in driver memory.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .._backends.dask import _as_block, _check_chunks
-from ..nmf.beta import beta_divergence
-from ..nmf.mu import _apply, mm_exponent
-from ..nmf.ops_dask import _mu_block, _mu_loss_block
-from ..nmf.ops_numpy import make_ops
-from .layers_host import as_f64, as_f64_den, phase_reporter
-from .updates import FLOOR, _ratio, mu_step
+from .._backends.dask import as_block, check_row_chunks, row_block_handles
+from .engine import alternate, dask_mu_steps
+from .factor import phase_reporter, scale_rows
+from .hsteps import ArrayRows, h_step
+from .layers_host import DataTerms
+from .xp import NUMPY
 
 #: Arguments larger than this are scattered once to every worker instead of being embedded
 #: in each task.
@@ -46,68 +48,38 @@ def _block_sum(block) -> tuple[float]:
     return (float(block.sum(dtype=np.float64)),)
 
 
-def _engine_loss(block, A_b, B, beta, dtype) -> tuple[float]:
-    return (float(_mu_loss_block(block, A_b, B, beta, dtype)),)
-
-
 def _activities(A_b) -> tuple[np.ndarray]:
-    return (np.maximum(np.asarray(A_b, dtype=np.float64).T, FLOOR),)
+    return (NUMPY.engine_factor(A_b),)
+
+
+def _terms(block, dtype, beta) -> DataTerms:
+    return DataTerms(as_block(block, dtype), beta)
 
 
 def _h_terms(block, H_b, W, beta, dtype):
-    num, den, loss = make_ops(_as_block(block, dtype), beta).w_terms(H_b.T, W.T)
-    return as_f64(num).T, as_f64_den(den).T, float(loss)
+    return _terms(block, dtype, beta).h_terms(W, H_b)
 
 
 def _w_terms(block, H_b, W, beta, dtype):
-    num, den = make_ops(_as_block(block, dtype), beta).h_terms(H_b.T, W.T)
-    return as_f64(num), as_f64(den)
+    return _terms(block, dtype, beta).w_terms(W, H_b)
 
 
 def _error(block, H_b, W, beta, dtype) -> tuple[float]:
-    return (float(beta_divergence(_as_block(block, dtype), H_b.T, W.T, beta)),)
+    return (_terms(block, dtype, beta).error(W, H_b),)
 
 
-def _mu_h(H_b, C_b, D_b) -> tuple[np.ndarray]:
-    return (mu_step(H_b, C_b, D_b),)
-
-
-def _scaled_by_c(H_b, C_b):
-    """Unnormalised closed-form KL step ``max(ε, H ⊙ C)`` and its row sums."""
-    new = H_b * C_b
-    np.maximum(new, FLOOR, out=new)
-    return new, new.sum(axis=1)
-
-
-def _newton_start(H_b, C_b, D_b, beta) -> tuple[np.ndarray]:
-    """Per-block share of :func:`scnmf._core.deep_updates._newton_start` (β = 3/2, 2)."""
-    D_b = np.broadcast_to(D_b, C_b.shape)
-    if beta == 2:
-        return (np.min(D_b / H_b - C_b, axis=1),)
-    sqrt_h = np.sqrt(H_b)
-    return (np.min(D_b / sqrt_h - C_b * sqrt_h, axis=1),)
-
-
-def _newton_partials(H_b, C_b, D_b, mu, idx, beta):
-    """Per-block share of f(μ) + 1 and f'(μ) for the rows ``idx``."""
-    D_b = np.broadcast_to(D_b, C_b.shape)
-    r, dr = _ratio(C_b[idx], D_b[idx], mu, beta)
-    return np.sum(H_b[idx] * r, axis=1), np.sum(H_b[idx] * dr, axis=1)
-
-
-def _newton_apply(H_b, C_b, D_b, mu, beta):
-    """Unnormalised constrained step ``max(ε, H ⊙ r(μ))`` and its row sums."""
-    new = H_b * _ratio(C_b, np.broadcast_to(D_b, C_b.shape), mu, beta)[0]
-    np.maximum(new, FLOOR, out=new)
-    return new, new.sum(axis=1)
+def _rows(H_b, C_b, D_b, beta, method, *args) -> tuple:
+    """``ArrayRows(H_b, C_b, D_b).method(*args)`` as a tuple."""
+    out = getattr(ArrayRows(NUMPY, H_b, C_b, D_b, beta), method)(*args)
+    return out if isinstance(out, tuple) else (out,)
 
 
 def _scale(H_b, s, divide) -> tuple[np.ndarray]:
-    return (H_b / s[:, None] if divide else H_b * s[:, None],)
+    return (scale_rows(H_b, s, divide),)
 
 
 def _row_sums(H_b) -> tuple[np.ndarray]:
-    return (H_b.sum(axis=1),)
+    return (NUMPY.row_sum(H_b),)
 
 
 def _item(result, j):
@@ -130,15 +102,8 @@ class _Blocks:
     """
 
     def __init__(self, Xc):
-        try:
-            from distributed import get_client
-
-            self.client = get_client()
-        except (ImportError, ValueError):
-            self.client = None
-        delayed = list(Xc.to_delayed().ravel())
+        self.client, self.data = row_block_handles(Xc)
         self.edges = np.cumsum([0, *Xc.chunks[0]])
-        self.data = self.client.compute(delayed) if self.client is not None else delayed
 
     @property
     def n_blocks(self) -> int:
@@ -155,6 +120,14 @@ class _Blocks:
     def gather(self, handles: list) -> list:
         """Per-block states as numpy arrays on the driver."""
         return self.client.gather(handles) if self.client is not None else list(handles)
+
+    def map(self, fn, states: list, *args):
+        """``fn(X_b, state_b, *args)`` on every block: (new states, the other outputs).
+
+        The signature of ``BlockRunner.map``, so the dask NMF solver's steps run here.
+        """
+        (new,), outs = self.run(fn, states=[states], args=args, data=True, n_state=1)
+        return new, outs
 
     def run(self, fn, *, states=(), args=(), data=False, n_state=0, values=True):
         """Apply ``fn([X_b,] *states_b, *args)`` to every block.
@@ -210,10 +183,55 @@ class _Blocks:
 
 
 # --------------------------------------------------------------------------------------
+# The ops the loops written once run on
+# --------------------------------------------------------------------------------------
+class _BlockRows:
+    """``(H̃, C, D)`` split over the blocks: the :class:`.hsteps.Rows` of the dask backend."""
+
+    xp = NUMPY
+
+    def __init__(self, blocks: _Blocks, H: list, C: list, D: list, beta: float):
+        self.blocks = blocks
+        self.states = [H, C, D]
+        self.beta = beta
+
+    def _run(self, method, *args, n_state=0, values=True):
+        return self.blocks.run(
+            _rows,
+            states=self.states,
+            args=(self.beta, method, *args),
+            n_state=n_state,
+            values=values,
+        )
+
+    def start(self) -> np.ndarray:
+        # min_j over the cells of every block, then over the blocks (β ≠ 1 only: the KL
+        # step always takes the closed form).
+        _, starts = self._run("start")
+        return np.min(np.vstack([o[0] for o in starts]), axis=0)
+
+    def partials(self, mu: np.ndarray, idx: np.ndarray):
+        _, parts = self._run("partials", mu, idx)
+        return sum(p[0] for p in parts), sum(p[1] for p in parts)
+
+    def scaled(self, mu):
+        (new,), outs = self._run("scaled", mu, n_state=1)
+        return new, sum(o[0] for o in outs)
+
+    def divided(self, new: list, sums: np.ndarray) -> list:
+        (H,), _ = self.blocks.run(_scale, states=[new], args=(sums, True), n_state=1, values=False)
+        return H
+
+    def mu_step(self) -> list:
+        (H,), _ = self._run("mu_step", n_state=1, values=False)
+        return H
+
+
+# --------------------------------------------------------------------------------------
 # The layer-1 backend
 # --------------------------------------------------------------------------------------
 class DaskLayer1:
-    """Layer 1 of deep β-NMF on a dask array (interface of :mod:`.deep_backends`).
+    """Layer 1 of deep β-NMF on a dask array (interface of :mod:`.factor`).
 
     Parameters
     ----------
@@ -225,7 +243,7 @@ class DaskLayer1:
 
     def __init__(self, X, beta: float):
         Xc = X.T
-        _check_chunks(Xc)
+        check_row_chunks(Xc)
         self.shape = X.shape
         self.dtype = np.dtype(X.dtype)
         self.beta = float(beta)
@@ -254,23 +272,19 @@ class DaskLayer1:
         """``n_iter`` β-MU iterations: cell factor blockwise, gene factor from reductions."""
         if n_iter == 0:
             return
-
-        report = phase_reporter(callback, phase)
-        gamma = mm_exponent(self.beta)
-        args = (self.beta, self.dtype)
-        for iteration in range(n_iter):
-            (A,), outs = self.blocks.run(
-                _mu_block, states=[self._A], args=(self._B, *args), data=True, n_state=1
-            )
-            report(iteration, float(sum(o[0] for o in outs)))
-            self._A = A
-            _apply(self._B, sum(o[1] for o in outs), sum(o[2] for o in outs), gamma, self.beta)
-        _, outs = self.blocks.run(_engine_loss, states=[self._A], args=(self._B, *args), data=True)
-        report(n_iter, float(sum(o[0] for o in outs)))
+        result = alternate(
+            dask_mu_steps(self.blocks, self.beta, self.dtype),
+            self._A,
+            self._B,
+            max_iter=n_iter,
+            tol=0.0,
+            callback=phase_reporter(callback, phase),
+        )
+        self._A, self._B = result.W, result.H
 
     def engine_programs(self) -> np.ndarray:
         """``W_1 = max(Bᵀ, ε)``, float64, genes × r."""
-        return np.maximum(np.asarray(self._B, dtype=np.float64).T, FLOOR)
+        return NUMPY.engine_factor(self._B)
 
     def activities_from_engine(self) -> None:
         """``H_1 = max(Aᵀ, ε)``, float64, blockwise."""
@@ -286,46 +300,12 @@ class DaskLayer1:
         """The H-step (``'mu'`` or ``'simplex'``), blockwise."""
         C, D = self._pending
         self._pending = None
-        run = self.blocks.run
-        if kind == "mu":
-            (self._H,), _ = run(_mu_h, states=[self._H, C, D], n_state=1, values=False)
-            return
-        if self.beta == 1:
-            # D = W_1ᵀ1 is constant along rows: the closed form (scale by C, renormalise).
-            (new,), outs = run(_scaled_by_c, states=[self._H, C], n_state=1)
-        else:
-            mu = self._multipliers(C, D)
-            (new,), outs = run(
-                _newton_apply, states=[self._H, C, D], args=(mu, self.beta), n_state=1
-            )
-        s = sum(o[0] for o in outs)
-        (self._H,), _ = run(_scale, states=[new], args=(s, True), n_state=1, values=False)
-
-    def _multipliers(self, C, D, tol: float = 1e-12, max_iter: int = 100) -> np.ndarray:
-        """:func:`scnmf._core.deep_updates.row_multipliers` with blockwise sums."""
-        states = [self._H, C, D]
-        _, starts = self.blocks.run(_newton_start, states=states, args=(self.beta,))
-        mu = np.min(np.vstack([o[0] for o in starts]), axis=0)
-        active = np.ones(mu.shape, dtype=bool)
-        for _ in range(max_iter):
-            idx = np.flatnonzero(active)
-            if idx.size == 0:
-                break
-            _, parts = self.blocks.run(
-                _newton_partials, states=states, args=(mu[idx], idx, self.beta)
-            )
-            f = sum(p[0] for p in parts) - 1.0
-            df = sum(p[1] for p in parts)
-            step = np.where(df > 0, f / np.where(df > 0, df, 1.0), 0.0)
-            mu[idx] -= step
-            done = np.abs(step) <= tol * np.maximum(1.0, np.abs(mu[idx]))
-            active[idx[done]] = False
-        return mu
+        self._H = h_step(_BlockRows(self.blocks, self._H, C, D, self.beta), kind, self.beta)
 
     def w_terms(self, W: np.ndarray):
         """(C, D) for the update of ``W_1``, summed over the blocks (genes × r, float64)."""
         _, outs = self._data_run(_w_terms, W)
-        return sum(o[0] for o in outs).T, sum(o[1] for o in outs).T
+        return sum(o[0] for o in outs), sum(o[1] for o in outs)
 
     def error(self, W: np.ndarray) -> float:
         """D_β(X | W H_1), summed over the blocks."""

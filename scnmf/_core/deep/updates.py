@@ -20,47 +20,22 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import wrightomega
 
-#: Floor on the factors (float64 machine epsilon, as the reference code).
-FLOOR = float(np.finfo(np.float64).eps)
+from . import hsteps
+from .xp import FLOOR, NUMPY
+
 #: Betas for which deep β-NMF has closed-form (or Newton) block updates.
 SUPPORTED_BETAS: tuple[float, ...] = (1.0, 1.5, 2.0)
 
 
 # --------------------------------------------------------------------------------------
-# H-step with rows of H summing to one: H ← H̃ ⊙ r(μ), Σ_j H̃_kj r_kj(μ_k) = 1
+# H-steps on host arrays (the loops themselves are in .hsteps, shared by every backend)
 # --------------------------------------------------------------------------------------
-def _ratio(C: np.ndarray, D: np.ndarray, mu: np.ndarray, beta: float):
+def stationary_ratio(C: np.ndarray, D: np.ndarray, mu: np.ndarray, beta: float):
     """Stationary ratio ``r`` of the constrained majoriser and ``dr/dμ`` for one μ per row.
 
-    Stationarity per entry: ``D r^{β−1} − C r^{β−2} = μ``.
+    Stationarity per entry: ``D r^{β−1} − C r^{β−2} = μ`` (see :func:`.hsteps.stationary_ratio`).
     """
-    mu = mu[:, None]
-    if beta == 1:
-        gap = D - mu
-        r = C / gap
-        return r, r / gap
-    if beta == 2:
-        t = C + mu
-        active = t > 0
-        return np.where(active, t / D, 0.0), np.where(active, 1.0 / D, 0.0)
-    # β = 3/2: with s = √r, D s² − μ s − C = 0, s the positive root (cancellation-free form).
-    R = np.sqrt(mu * mu + 4.0 * D * C)
-    s = np.where(mu >= 0, (mu + R) / (2.0 * D), 2.0 * C / np.maximum(R - mu, np.finfo(float).tiny))
-    r = s * s
-    return r, 2.0 * r / np.maximum(R, np.finfo(float).tiny)
-
-
-def _newton_start(C: np.ndarray, D: np.ndarray, H: np.ndarray, beta: float) -> np.ndarray:
-    """A multiplier per row where f(μ) = Σ_j H̃ r(μ) − 1 ≥ 0 (right of the root)."""
-    if beta == 1:
-        # As the reference: j* = argmin_j D_kj, μ = D − C H̃ there (so that term alone is 1).
-        j = np.argmin(D, axis=1)
-        rows = np.arange(D.shape[0])
-        return D[rows, j] - C[rows, j] * H[rows, j]
-    if beta == 2:
-        return np.min(D / H - C, axis=1)
-    sqrt_h = np.sqrt(H)
-    return np.min(D / sqrt_h - C * sqrt_h, axis=1)
+    return hsteps.stationary_ratio(NUMPY, C, np.broadcast_to(D, C.shape), mu, beta)
 
 
 def row_multipliers(
@@ -74,9 +49,7 @@ def row_multipliers(
 ) -> np.ndarray:
     """Lagrange multipliers μ (one per row of ``H``) for the constraint ``H e = e``, by Newton.
 
-    f_k(μ) = Σ_j H̃_kj r_kj(μ) − 1 is increasing and convex in μ for β ∈ {1, 3/2, 2}; Newton
-    started right of the root (``f ≥ 0``) therefore decreases monotonically onto it. Stops
-    when every |Δμ_k| ≤ ``tol``·max(1, |μ_k|) or after ``max_iter`` steps.
+    See :func:`.hsteps.newton_multipliers`.
 
     Parameters
     ----------
@@ -94,21 +67,8 @@ def row_multipliers(
     numpy.ndarray
         μ, shape (r,).
     """
-    D = np.broadcast_to(D, C.shape)
-    mu = _newton_start(C, D, H, beta)
-    active = np.ones(mu.shape, dtype=bool)
-    for _ in range(max_iter):
-        idx = np.flatnonzero(active)
-        if idx.size == 0:
-            break
-        r, dr = _ratio(C[idx], D[idx], mu[idx], beta)
-        f = np.sum(H[idx] * r, axis=1) - 1.0
-        df = np.sum(H[idx] * dr, axis=1)
-        step = np.where(df > 0, f / np.where(df > 0, df, 1.0), 0.0)
-        mu[idx] -= step
-        done = np.abs(step) <= tol * np.maximum(1.0, np.abs(mu[idx]))
-        active[idx[done]] = False
-    return mu
+    rows = hsteps.ArrayRows(NUMPY, H, C, D, beta)
+    return hsteps.newton_multipliers(rows, tol=tol, max_iter=max_iter)
 
 
 def row_simplex_step(
@@ -148,14 +108,8 @@ def row_simplex_step(
     """
     if closed_form is None:
         closed_form = beta == 1 and (D.ndim < 2 or D.shape[1] == 1 or _row_constant(D))
-    if closed_form:
-        new = H * C
-    else:
-        mu = row_multipliers(H, C, D, beta)
-        new = H * _ratio(C, np.broadcast_to(D, C.shape), mu, beta)[0]
-    np.maximum(new, FLOOR, out=new)
-    new /= new.sum(axis=1, keepdims=True)
-    return new
+    rows = hsteps.ArrayRows(NUMPY, H, C, D, beta)
+    return hsteps.h_step(rows, "simplex", beta, closed_form=closed_form)
 
 
 def _row_constant(D: np.ndarray) -> bool:
@@ -167,9 +121,7 @@ def _row_constant(D: np.ndarray) -> bool:
 
 def mu_step(F: np.ndarray, C: np.ndarray, D: np.ndarray) -> np.ndarray:
     """Unconstrained β-MU step ``max(ε, F ⊙ C ⊘ D)`` (exponent 1: β ∈ [1, 2])."""
-    new = F * (C / np.maximum(D, np.finfo(float).tiny))
-    np.maximum(new, FLOOR, out=new)
-    return new
+    return hsteps.mu_step(NUMPY, F, C, D)
 
 
 # --------------------------------------------------------------------------------------

@@ -71,6 +71,30 @@ def frobenius_from_products(
     return max(0.5 * (sq_norm_X - 2.0 * cross + gram), 0.0)
 
 
+def gram64(A: np.ndarray, block_rows: int = 1 << 13) -> np.ndarray:
+    """AᵀA accumulated in float64, in row blocks (no float64 copy of a tall A)."""
+    k = A.shape[1]
+    out = np.zeros((k, k), dtype=np.float64)
+    for start in range(0, A.shape[0], block_rows):
+        block = np.asarray(A[start : start + block_rows], dtype=np.float64)
+        out += block.T @ block
+    return out
+
+
+def frobenius_from_factors(
+    sq_norm_X: float, W: np.ndarray, XHt: np.ndarray, Ht: np.ndarray
+) -> float:
+    """½‖X − WH‖² from ‖X‖², X Hᵀ and the factors W (n × k), Hᵀ (m × k), summed in float64.
+
+    The expanded form cancels when the fit is good, so float32 Gram matrices (whose rounding
+    grows like √n·ε·‖X‖²) would put noise into the loss larger than the tolerance stop's
+    margin: a fit could stop, or run on, on rounding alone.
+    """
+    cross = float(np.sum(W * XHt, dtype=np.float64))
+    gram = float(np.sum(gram64(W) * gram64(Ht)))
+    return max(0.5 * (sq_norm_X - 2.0 * cross + gram), 0.0)
+
+
 def squared_norm(X) -> float:
     """‖X‖²_F in float64."""
     values = X.data if sp.issparse(X) else X

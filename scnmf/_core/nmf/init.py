@@ -9,10 +9,15 @@ from typing import Literal
 
 import numpy as np
 
-from .._backends.dask import dask_summary, is_dask
+from .._backends import _sparse
+from .._backends.dask import as_block, dask_summary, is_dask, map_row_blocks
 
 InitName = Literal["nndsvd", "nndsvda", "nndsvdar", "random", "custom"]
 INIT_NAMES: tuple[str, ...] = ("nndsvd", "nndsvda", "nndsvdar", "random", "custom")
+
+
+#: Rows per block of the in-memory SVD passes (blocks are cast to float64 one at a time).
+SVD_BLOCK_ENTRIES = 1 << 22
 
 
 def _mean(X) -> float:
@@ -23,15 +28,71 @@ def _mean(X) -> float:
     return float(total) / (X.shape[0] * X.shape[1])
 
 
-def _nndsvd(X, k: int, random_state: int | None) -> tuple[np.ndarray, np.ndarray]:
+def _in_memory_blocks(X) -> list:
+    step = max(1, SVD_BLOCK_ENTRIES // max(1, X.shape[1]))
+    return [X[a : a + step] for a in range(0, X.shape[0], step)]
+
+
+def _map_blocks(X, fn, per_block=None, *shared) -> list:
+    """``fn(block, *per_block[b], *shared)`` over row blocks, in memory or on dask."""
     if is_dask(X):
-        from .ops_dask import dask_randomized_svd
+        return map_row_blocks(X, fn, per_block, *shared)
+    blocks = _in_memory_blocks(X)
+    per_block = per_block if per_block is not None else [()] * len(blocks)
+    return [fn(b, *a, *shared) for b, a in zip(blocks, per_block, strict=True)]
 
-        U, S, Vt = dask_randomized_svd(X, k, random_state=random_state)
-    else:
-        from sklearn.utils.extmath import randomized_svd
 
-        U, S, Vt = randomized_svd(X, k, random_state=random_state)
+def _project(block, B):  # X_b B in float64
+    return _sparse.spmm(as_block(block, np.float64), B)
+
+
+def _back_project(block, Q_b):  # X_bᵀ Q_b in float64
+    return _sparse.spmm_t(as_block(block, np.float64), Q_b)
+
+
+def _orthonormalise(Y_blocks: list) -> list:
+    # CholeskyQR2 on the summed Gram: the factor stays in row blocks, and a second pass
+    # restores orthogonality lost to the squared condition number of the first.
+    for _ in range(2):
+        gram = sum(Y.T @ Y for Y in Y_blocks)
+        width = gram.shape[0]
+        jitter = 1e-12 * max(np.trace(gram), 1e-300) / width
+        R = np.linalg.cholesky(gram + jitter * np.eye(width)).T
+        Y_blocks = [np.linalg.solve(R.T, Y.T).T for Y in Y_blocks]
+    return Y_blocks
+
+
+def randomized_svd(X, k: int, random_state: int | None = 0, n_oversamples: int = 10):
+    """Seeded truncated SVD by row-block map/reduce (Halko, Martinsson & Tropp 2011).
+
+    The same arithmetic runs on in-memory data (bounded row blocks) and on a row-chunked
+    dask array (its chunks), so a seed gives the same factors on both up to summation order.
+    Power iterations: 7 when k < 10% of the smaller dimension, else 4 (scikit-learn's rule).
+
+    Returns
+    -------
+    U, S, Vt
+        n × k, (k,), k × m float64 arrays.
+    """
+    rng = np.random.default_rng(random_state)
+    n, m = X.shape
+    width = min(k + n_oversamples, m, n)
+    n_power_iter = 7 if k < 0.1 * min(n, m) else 4
+
+    def back_project(Q_blocks):
+        return sum(_map_blocks(X, _back_project, [(Q,) for Q in Q_blocks]))
+
+    Q = _orthonormalise(_map_blocks(X, _project, None, rng.standard_normal((m, width))))
+    for _ in range(n_power_iter):
+        Z, _ = np.linalg.qr(back_project(Q))
+        Q = _orthonormalise(_map_blocks(X, _project, None, Z))
+    Ub, S, Vt = np.linalg.svd(back_project(Q).T, full_matrices=False)
+    U = np.vstack([Qb @ Ub for Qb in Q])
+    return U[:, :k], S[:k], Vt[:k]
+
+
+def _nndsvd(X, k: int, random_state: int | None) -> tuple[np.ndarray, np.ndarray]:
+    U, S, Vt = randomized_svd(X, k, random_state=random_state)
     n, m = X.shape
     W = np.zeros((n, k), dtype=np.float64)
     H = np.zeros((k, m), dtype=np.float64)

@@ -1,16 +1,16 @@
-"""β-NMF on dask arrays: the cell factor is updated blockwise, the gene factor from reductions.
+"""Dask backend: the in-memory steps run on each row block, the gene factor on the driver.
 
 Orientation: ``X`` n × m (cells × genes) is a dask array chunked along cells, with the gene
-axis in one chunk (numpy or scipy CSR chunks). Each iteration is one map over the row blocks
-and one reduce on the driver:
+axis in one chunk (numpy or scipy CSR chunks). One iteration of :func:`.loop.alternate` is
+one map over the row blocks and one reduce on the driver:
 
-* map: block b evaluates its loss share and updates its rows ``W_b`` (this needs only the
-  small gene factor ``H``), then returns its contributions to the H update (``W_bᵀ X_b`` and
-  ``W_bᵀ W_b`` for Frobenius, ``(X_b ⊘ W_b H)ᵀ W_b`` and ``Σ W_b`` for KL, …);
-* reduce: the driver sums the k × m contributions and updates ``H``.
+* map (``w_terms``): block b runs the *in-memory* steps of :mod:`.mu` or :mod:`.hals` on its
+  rows, evaluating its share of the loss and updating its rows ``W_b`` (this needs only the
+  small gene factor), then returns its share of the H terms at the new ``W_b``;
+* reduce (``h_terms``/``update_H``): the driver sums the k × m shares and applies the same
+  H step the in-memory solver applies.
 
-The per-block work is exactly the in-memory kernels of :mod:`.mu` and :mod:`.hals`, so the
-result equals the in-memory one up to floating-point summation order. With a
+The result equals the in-memory one up to floating-point summation order. With a
 ``dask.distributed`` client the data blocks and ``W_b`` stay on the workers (only k × m
 reductions travel); without one, blocks are computed on each pass, which streams data that
 does not fit in memory from its source.
@@ -18,219 +18,104 @@ does not fit in memory from its source.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
-from .._backends import _sparse
-from .._backends.dask import _as_block, _check_chunks, _Runner
-from .beta import frobenius_from_products, squared_norm
-from .hals import inner_sweeps, max_inner_sweeps
-from .mu import Callback, _apply, mm_exponent
-from .ops_numpy import make_ops
-from .result import NMFResult, has_converged
+from .._backends.dask import BlockRunner, as_block, check_row_chunks, dask_summary
+from .hals import HALSSteps
+from .mu import MUSteps
+from .ops_numpy import DriverOps, NumpyOps, make_ops
 
 
-def _mu_block(block, W_b, H, beta, dtype):
-    block = _as_block(block, dtype)
+def mu_block_steps(block, beta: float) -> MUSteps:
+    """The in-memory MU steps on one computed block."""
+    return MUSteps(make_ops(block, beta), beta)
+
+
+def hals_block_steps(block, inner_W: int, inner_H: int, adaptive: bool) -> HALSSteps:
+    """The in-memory HALS steps on one computed block."""
+    return HALSSteps(NumpyOps(block), inner_W, inner_H, adaptive)
+
+
+def block_step(block, W_b, make_steps, H, dtype) -> tuple:
+    """One block's share of an iteration: (new ``W_b``, loss share, H-term shares)."""
+    steps = make_steps(as_block(block, dtype))
     W_b = np.array(W_b, dtype=dtype)
-    ops = make_ops(block, beta)
-    numerator, denominator, loss = ops.w_terms(W_b, H)
-    _apply(W_b, numerator, denominator, mm_exponent(beta), beta)
-    numerator_H, denominator_H = ops.h_terms(W_b, H)
-    return W_b, loss, np.asarray(numerator_H), np.asarray(denominator_H)
+    terms, loss = steps.w_terms(W_b, H)
+    W_b = steps.update_W(W_b, terms)
+    return (W_b, loss, *(np.asarray(t) for t in steps.h_terms(W_b, H)))
 
 
-def _mu_loss_block(block, W_b, H, beta, dtype):
-    block = _as_block(block, dtype)
-    return make_ops(block, beta).w_terms(np.asarray(W_b, dtype=dtype), H)[2]
+class DaskSteps:
+    """Steps over row blocks: ``make_steps(block)`` per block, ``driver`` for the H step."""
+
+    def __init__(self, runner: BlockRunner, make_steps, driver, dtype):
+        self.runner = runner
+        self.make_steps = make_steps
+        self.driver = driver
+        self.dtype = dtype
+        self._pending_h = None
+
+    def w_terms(self, W_blocks, H):
+        """Map: every block's loss, W update and H-term shares; the shares are reduced here."""
+        new_W, outs = self.runner.map(block_step, W_blocks, self.make_steps, H, self.dtype)
+        loss = float(sum(o[0] for o in outs))
+        h_terms = tuple(sum(o[i] for o in outs) for i in range(1, len(outs[0])))
+        return (new_W, h_terms), loss
+
+    def update_W(self, W_blocks, terms):
+        """Adopt the blocks' updated rows (their H shares were computed from them)."""
+        new_W, self._pending_h = terms
+        return new_W
+
+    def h_terms(self, W_blocks, H):
+        """The summed H terms of the last map."""
+        return self._pending_h
+
+    def update_H(self, H, terms):
+        """The in-memory solver's H step, on the driver."""
+        return self.driver.update_H(H, terms)
 
 
-def _hals_block(block, W_b, Ht, HtH, max_inner, adaptive, dtype):
-    block = _as_block(block, dtype)
-    W_b = np.array(W_b, dtype=dtype)
-    XHt = _sparse.spmm(block, Ht)
-    loss = frobenius_from_products(squared_norm(block), W_b, XHt, HtH.astype(np.float64))
-    inner_sweeps(W_b, XHt, HtH, max_inner, adaptive=adaptive)
-    return W_b, loss, _sparse.spmm_t(block, W_b), W_b.T @ W_b
+def dask_mu_steps(runner, beta: float, dtype) -> DaskSteps:
+    """β-MU over the row blocks of ``runner`` (any object with :class:`BlockRunner`'s ``map``)."""
+    return DaskSteps(runner, partial(mu_block_steps, beta=beta), MUSteps(DriverOps, beta), dtype)
 
 
-def _hals_loss_block(block, W_b, Ht, HtH, dtype):
-    block = _as_block(block, dtype)
-    W_b = np.asarray(W_b, dtype=dtype)
-    XHt = _sparse.spmm(block, Ht)
-    return frobenius_from_products(squared_norm(block), W_b, XHt, HtH.astype(np.float64))
+class DaskEngine:
+    """Factors of a row-chunked dask array: ``W`` as row blocks (on the workers), ``H`` here."""
 
+    def __init__(self, X):
+        check_row_chunks(X)
+        self.X = X
+        self.dtype = np.dtype(X.dtype)
+        self.runner = BlockRunner(X)
 
-def dask_mu(
-    X,
-    W: np.ndarray,
-    H: np.ndarray,
-    *,
-    beta: float = 2.0,
-    max_iter: int = 200,
-    tol: float = 1e-4,
-    callback: Callback | None = None,
-) -> NMFResult:
-    """Multiplicative updates on a dask array (see the module docstring).
+    def nnz(self) -> int:
+        """Stored nonzeros, counted in one pass (sets the HALS sweep budget as in memory)."""
+        return int(dask_summary(self.X)["nnz"])
 
-    Parameters
-    ----------
-    X
-        Dask array, n × m, chunked along rows only; numpy or scipy.sparse chunks.
-    W, H
-        Initial factors (n × k, k × m).
-    beta, max_iter, tol, callback
-        As in :func:`scnmf._core.mu.mu`.
+    def mu_steps(self, beta: float) -> DaskSteps:
+        """β-MU, each block running :class:`.mu.MUSteps` on its rows."""
+        return dask_mu_steps(self.runner, beta, self.dtype)
 
-    Returns
-    -------
-    NMFResult
-        As the in-memory solver returns.
-    """
-    _check_chunks(X)
-    dtype = np.dtype(X.dtype)
-    H = np.array(H, dtype=dtype, order="C")
-    runner = _Runner(X)
-    W_blocks = runner.split(np.asarray(W, dtype=dtype))
-    gamma = mm_exponent(beta)
-    losses: list[float] = []
-    converged = stopped = False
-    n_iter = 0
-    for iteration in range(max_iter):
-        new_W, outs = runner.map(_mu_block, W_blocks, H, beta, dtype)
-        losses.append(float(sum(o[0] for o in outs)))
-        if callback is not None and callback(iteration, losses[-1]):
-            stopped = True
-            break
-        if has_converged(losses, tol):
-            converged = True
-            break
-        W_blocks = new_W
-        numerator = sum(o[1] for o in outs)
-        denominator = sum(o[2] for o in outs)
-        _apply(H, numerator, denominator, gamma, beta)
-        n_iter = iteration + 1
-    if not (converged or stopped):
-        losses.append(float(sum(runner.map_values(_mu_loss_block, W_blocks, H, beta, dtype))))
-        if callback is not None:
-            callback(n_iter, losses[-1])
-    return NMFResult(
-        W=runner.join(W_blocks), H=H, loss=np.asarray(losses), n_iter=n_iter, converged=converged
-    )
+    def hals_steps(self, inner_W: int, inner_H: int, adaptive: bool) -> DaskSteps:
+        """HALS, each block sweeping its rows of W; Hᵀ swept on the driver."""
+        make = partial(hals_block_steps, inner_W=inner_W, inner_H=inner_H, adaptive=adaptive)
+        driver = HALSSteps(DriverOps, inner_W, inner_H, adaptive)
+        return DaskSteps(self.runner, make, driver, self.dtype)
 
+    def put(self, W: np.ndarray, H: np.ndarray):
+        """``W`` split into the data's row blocks, ``H`` as a driver array."""
+        W_blocks = self.runner.split(np.asarray(W, dtype=self.dtype))
+        return W_blocks, np.array(H, dtype=self.dtype, order="C")
 
-def dask_hals(
-    X,
-    W: np.ndarray,
-    H: np.ndarray,
-    *,
-    max_iter: int = 200,
-    tol: float = 1e-4,
-    max_inner: int | None = None,
-    nnz: int | None = None,
-    callback: Callback | None = None,
-) -> NMFResult:
-    """HALS on a dask array: W sweeps blockwise, H sweeps on the driver from summed reductions.
+    def get(self, W_blocks, H) -> tuple[np.ndarray, np.ndarray]:
+        """The factors gathered back as numpy arrays."""
+        return self.runner.join(W_blocks), np.ascontiguousarray(H)
 
-    With an explicit ``max_inner`` every block runs exactly that many sweeps (then the
-    result equals in-memory :func:`scnmf._core.hals.hals` with the same ``max_inner``);
-    by default each block stops its sweeps adaptively on its own rows. ``nnz`` (the data's
-    number of nonzeros, when known) sets the default sweep budget as in memory.
-
-    Returns
-    -------
-    NMFResult
-        As the in-memory solver returns.
-    """
-    _check_chunks(X)
-    dtype = np.dtype(X.dtype)
-    Ht = np.array(np.asarray(H).T, dtype=dtype, order="C")
-    runner = _Runner(X)
-    W_blocks = runner.split(np.asarray(W, dtype=dtype))
-    n, m = X.shape
-    k = Ht.shape[1]
-    adaptive = max_inner is None
-    nnz = nnz if nnz is not None else n * m
-    inner_W = max_inner or max_inner_sweeps(nnz, n, k)
-    inner_H = max_inner or max_inner_sweeps(nnz, m, k)
-    losses: list[float] = []
-    converged = stopped = False
-    n_iter = 0
-    for iteration in range(max_iter):
-        HtH = Ht.T @ Ht
-        new_W, outs = runner.map(_hals_block, W_blocks, Ht, HtH, inner_W, adaptive, dtype)
-        losses.append(float(sum(o[0] for o in outs)))
-        if callback is not None and callback(iteration, losses[-1]):
-            stopped = True
-            break
-        if has_converged(losses, tol):
-            converged = True
-            break
-        W_blocks = new_W
-        XtW = sum(o[1] for o in outs)
-        WtW = sum(o[2] for o in outs)
-        inner_sweeps(Ht, XtW, WtW, inner_H, adaptive=adaptive)
-        n_iter = iteration + 1
-    if not (converged or stopped):
-        HtH = Ht.T @ Ht
-        losses.append(float(sum(runner.map_values(_hals_loss_block, W_blocks, Ht, HtH, dtype))))
-        if callback is not None:
-            callback(n_iter, losses[-1])
-    return NMFResult(
-        W=runner.join(W_blocks),
-        H=np.ascontiguousarray(Ht.T),
-        loss=np.asarray(losses),
-        n_iter=n_iter,
-        converged=converged,
-    )
-
-
-def dask_randomized_svd(
-    X, k: int, random_state: int | None = 0, n_oversamples: int = 10, n_power_iter: int = 2
-):
-    """Truncated SVD of a row-chunked dask array by map/reduce (randomised, CholeskyQR).
-
-    Returns
-    -------
-    U, S, Vt
-        n × k, (k,), k × m numpy arrays.
-    """
-    import dask
-
-    rng = np.random.default_rng(random_state)
-    n, m = X.shape
-    width = min(k + n_oversamples, m, n)
-    blocks = list(X.to_delayed().ravel())
-
-    def project(B):  # Y_b = X_b B, blockwise
-        return list(
-            dask.compute(
-                *[
-                    dask.delayed(_sparse.spmm)(dask.delayed(_as_block)(b, np.float64), B)
-                    for b in blocks
-                ]
-            )
-        )
-
-    def orthonormalise(Y_blocks):
-        gram = sum(Y.T @ Y for Y in Y_blocks)
-        R = np.linalg.cholesky(gram + 1e-10 * np.trace(gram) / width * np.eye(width)).T
-        return [np.linalg.solve(R.T, Y.T).T for Y in Y_blocks]
-
-    def back_project(Q_blocks):  # Xᵀ Q, summed over blocks
-        parts = dask.compute(
-            *[
-                dask.delayed(_sparse.spmm_t)(dask.delayed(_as_block)(b, np.float64), Q)
-                for b, Q in zip(blocks, Q_blocks, strict=True)
-            ]
-        )
-        return sum(parts)
-
-    Q = orthonormalise(project(rng.standard_normal((m, width))))
-    for _ in range(n_power_iter):
-        Z = back_project(Q)
-        Z, _ = np.linalg.qr(Z)
-        Q = orthonormalise(project(Z))
-    Bt = back_project(Q)  # m × width = (Qᵀ X)ᵀ
-    Ub, S, Vt = np.linalg.svd(Bt.T, full_matrices=False)
-    U = np.vstack([Qb @ Ub for Qb in Q])
-    return U[:, :k], S[:k], Vt[:k]
+    @staticmethod
+    def context():
+        """The blocks limit their own threads."""
+        return DriverOps.context()

@@ -1,36 +1,169 @@
-"""MU terms for in-memory data (numpy/scipy with the numba sparse kernels)."""
+"""In-memory backend ops: numpy/scipy arrays with the numba sparse kernels.
+
+Orientation: ``X`` n × m (cells × genes) ≈ ``W`` (n × k) ``H`` (k × m).
+
+:class:`NumpyOps` holds ``X`` and supplies what the solvers of :mod:`.mu` and :mod:`.hals`
+need: products with X, Gram matrices, the Frobenius loss from products, the elementwise MU
+step and the HALS column sweep. The β-MU terms come in three evaluation paths:
+
+* β = 2 (:class:`FrobeniusOps`): X Hᵀ, Xᵀ W and k × k Gram matrices (parallel sparse products);
+* β = 1 with sparse X (:class:`SparseKLOps`): fused numba kernels compute X ⊘ WH at the
+  nonzeros and contract it with the other factor in the same pass;
+* any other case (:class:`BlockedOps`): row blocks of bounded size (dense X is read in place).
+
+Updates follow scikit-learn's floors (float32 epsilon).
+"""
 
 from __future__ import annotations
 
+import contextlib
+
+import numba as nb
 import numpy as np
 import scipy.sparse as sp
 
 from ..._keys import EPSILON
 from .._backends import _sparse
-from .beta import dense_block, elementwise_beta, frobenius_from_products, row_blocks, squared_norm
+from .._backends._threads import single_threaded_blas
+from .beta import (
+    dense_block,
+    elementwise_beta,
+    frobenius_from_factors,
+    gram64,
+    row_blocks,
+    squared_norm,
+)
 
 
-class _FrobeniusOps:
+@nb.njit(parallel=True, cache=True, fastmath=True)
+def _sweep_rows(A, B, G, max_inner, adaptive):  # pragma: no cover - numba
+    # The column-by-column HALS pass touches each row of A independently (the update of
+    # A[i, l] reads only row i), so rows run in parallel with the exact sequential result,
+    # and all of a row's repeated sweeps run in one parallel region (one fork/join per
+    # factor and iteration). The early stop is judged per row, so it does not depend on
+    # how rows are split into blocks or threads.
+    n, k = A.shape
+    change = np.zeros(n)
+    for i in nb.prange(n):
+        first = 0.0
+        for sweep_index in range(max_inner):
+            acc = 0.0
+            for col in range(k):
+                curvature = G[col, col]
+                if curvature <= 0:
+                    continue
+                dot = A[i, 0] * G[col, 0]
+                for c in range(1, k):
+                    dot += A[i, c] * G[col, c]  # G is symmetric: read it along rows
+                new = A[i, col] + (B[i, col] - dot) / curvature
+                if new < 0:
+                    new = 0 * new
+                diff = new - A[i, col]
+                acc += diff * diff
+                A[i, col] = new
+            if sweep_index == 0:
+                first = acc
+                change[i] = acc
+            elif adaptive and acc <= 1e-2 * first:
+                break
+    return change.sum()
+
+
+def hals_sweep(A: np.ndarray, B, G, max_inner: int = 1, adaptive: bool = False) -> float:
+    """HALS passes over the columns of ``A`` for min ½‖X − A Fᵀ‖² given B = X F, G = FᵀF.
+
+    Updates ``A`` in place: ``max_inner`` passes, or with ``adaptive`` until a row's change
+    falls below 1% of its first pass (Gillis & Glineur's rule, judged row by row). Returns
+    ‖ΔA‖²_F of the first pass.
+    """
+    B = np.ascontiguousarray(B, dtype=A.dtype)
+    return float(_sweep_rows(A, B, np.asarray(G).astype(A.dtype), max_inner, adaptive))
+
+
+def apply_mu(factor: np.ndarray, numerator, denominator, gamma: float, beta: float) -> None:
+    """The multiplicative step ``factor ⊙ (numerator ⊘ denominator)^γ``, in place."""
+    denominator = np.array(denominator, dtype=factor.dtype)
+    denominator[denominator == 0] = EPSILON
+    delta = np.asarray(numerator, dtype=factor.dtype) / denominator
+    if gamma != 1:
+        delta **= gamma
+    factor *= delta
+    if beta < 1:
+        # As in scikit-learn: stops tiny values from blowing up under β < 1.
+        factor[factor < np.finfo(np.float64).eps] = 0.0
+
+
+class NumpyOps:
+    """Products with an in-memory ``X`` (ndarray or CSR) and the CPU elementwise updates."""
+
+    apply = staticmethod(apply_mu)
+    sweep = staticmethod(hals_sweep)
+
     def __init__(self, X):
         self.X = X
-        self.sq_norm = squared_norm(X)
+        self._sq_norm: float | None = None
+
+    @property
+    def sq_norm(self) -> float:
+        """‖X‖²_F in float64."""
+        if self._sq_norm is None:
+            self._sq_norm = squared_norm(self.X)
+        return self._sq_norm
+
+    def x_times(self, B: np.ndarray) -> np.ndarray:
+        """X B (B m × k)."""
+        return _sparse.spmm(self.X, B)
+
+    def xt_times(self, A: np.ndarray) -> np.ndarray:
+        """Xᵀ A (A n × k), summed over cells in float64."""
+        return _sparse.spmm_t(self.X, A, dtype=np.float64)
+
+    @staticmethod
+    def gram(A: np.ndarray) -> np.ndarray:
+        """Aᵀ A in float64."""
+        return gram64(A)
+
+    def frobenius_loss(self, W, XHt, Ht) -> float:
+        """½‖X − WH‖² from the product X Hᵀ and the factors (sums in float64)."""
+        return frobenius_from_factors(self.sq_norm, W, XHt, Ht)
+
+    def context(self):
+        """Keep BLAS off the numba threads' cores while a sparse fit runs."""
+        return single_threaded_blas(self.X)
+
+    @staticmethod
+    def to_backend(A: np.ndarray, dtype) -> np.ndarray:
+        """A C-contiguous copy in the data dtype (the solvers update it in place)."""
+        return np.array(A, dtype=dtype, order="C")
+
+    @staticmethod
+    def to_numpy(A, dtype) -> np.ndarray:
+        """The factor as a C-contiguous numpy array."""
+        return np.ascontiguousarray(A, dtype=dtype)
+
+
+class FrobeniusOps(NumpyOps):
+    """β = 2: products with X and k × k Gram matrices."""
 
     def w_terms(self, W, H):
-        XHt = _sparse.spmm(self.X, np.ascontiguousarray(H.T))
+        """MU numerator, denominator of W and the loss at (W, H)."""
+        XHt = self.x_times(np.ascontiguousarray(H.T))
         HHt = H @ H.T
-        loss = frobenius_from_products(self.sq_norm, W, XHt, HHt.astype(np.float64))
-        return XHt, W @ HHt, loss
+        return XHt, W @ HHt, self.frobenius_loss(W, XHt, H.T)
 
     def h_terms(self, W, H):
-        WtX = _sparse.spmm_t(self.X, W).T
-        return WtX, (W.T @ W) @ H
+        """MU numerator and denominator of H."""
+        return self.xt_times(W).T, gram64(W) @ H
 
 
-class _SparseKLOps:
+class SparseKLOps(NumpyOps):
+    """β = 1 on CSR: X ⊘ WH at the nonzeros only, fused with the contraction."""
+
     def __init__(self, X):
-        self.X = X.tocsr()
+        super().__init__(X.tocsr())
 
     def w_terms(self, W, H):
+        """MU numerator, denominator of W and the loss at (W, H)."""
         Ht = np.ascontiguousarray(H.T)
         numerator, nonzero_part = _sparse.kl_numerator(self.X, W, Ht, EPSILON)
         total_wh = float(np.dot(W.sum(axis=0, dtype=np.float64), H.sum(axis=1, dtype=np.float64)))
@@ -38,16 +171,18 @@ class _SparseKLOps:
         return numerator, denominator, nonzero_part + total_wh
 
     def h_terms(self, W, H):
-        numerator_t = _sparse.kl_numerator_t(self.X, W, np.ascontiguousarray(H.T), EPSILON)
-        denominator = np.broadcast_to(W.sum(axis=0)[:, None], H.shape)
+        """MU numerator and denominator of H."""
+        Ht = np.ascontiguousarray(H.T)
+        numerator_t = _sparse.kl_numerator_t(self.X, W, Ht, EPSILON, dtype=np.float64)
+        denominator = np.broadcast_to(W.sum(axis=0, dtype=np.float64)[:, None], H.shape)
         return numerator_t.T, denominator
 
 
-class _BlockedOps:
+class BlockedOps(NumpyOps):
     """Any β on dense X, or β ∉ {1, 2} on sparse X, in row blocks of bounded size."""
 
     def __init__(self, X, beta: float):
-        self.X = X
+        super().__init__(X)
         self.beta = beta
 
     def _ratios(self, x, WH):
@@ -66,6 +201,7 @@ class _BlockedOps:
         return numer, denom
 
     def w_terms(self, W, H):
+        """MU numerator, denominator of W and the loss at (W, H)."""
         numerator = np.empty_like(W)
         denominator = np.empty_like(W) if self.beta != 1 else None
         loss = 0.0
@@ -82,8 +218,9 @@ class _BlockedOps:
         return numerator, denominator, loss
 
     def h_terms(self, W, H):
-        numerator = np.zeros_like(H)
-        denominator = np.zeros_like(H) if self.beta != 1 else None
+        """MU numerator and denominator of H."""
+        numerator = np.zeros(H.shape, dtype=np.float64)
+        denominator = np.zeros(H.shape, dtype=np.float64) if self.beta != 1 else None
         for rows in row_blocks(*self.X.shape):
             x = dense_block(self.X, rows)
             WH = W[rows] @ H
@@ -92,14 +229,26 @@ class _BlockedOps:
             if denom is not None:
                 denominator += W[rows].T @ denom
         if denominator is None:
-            denominator = np.broadcast_to(W.sum(axis=0)[:, None], H.shape)
+            denominator = np.broadcast_to(W.sum(axis=0, dtype=np.float64)[:, None], H.shape)
         return numerator, denominator
 
 
-def make_ops(X, beta: float):
-    """The evaluation path for ``X`` and β (see the module docstring)."""
+def make_ops(X, beta: float) -> NumpyOps:
+    """The evaluation path for in-memory ``X`` and β (see the module docstring)."""
     if beta == 2:
-        return _FrobeniusOps(X)
+        return FrobeniusOps(X)
     if beta == 1 and sp.issparse(X):
-        return _SparseKLOps(X)
-    return _BlockedOps(X, beta)
+        return SparseKLOps(X)
+    return BlockedOps(X, beta)
+
+
+class DriverOps:
+    """The elementwise updates alone, for factors updated where no data is (dask's driver)."""
+
+    apply = staticmethod(apply_mu)
+    sweep = staticmethod(hals_sweep)
+
+    @staticmethod
+    def context():
+        """Nothing to limit."""
+        return contextlib.nullcontext()

@@ -1,54 +1,142 @@
-"""MU (any β) and HALS on torch tensors, for GPUs (and torch's CPU backend).
+"""Torch backend ops: the data on a device (a GPU, or torch's CPU build), factors as tensors.
 
 Orientation: ``X`` n × m (cells × genes) ≈ ``W`` (n × k) ``H`` (k × m).
 
 Sparse X goes to the device once as CSR, together with the CSR of Xᵀ and the permutation
-that maps values between the two layouts, so no format conversion happens per iteration:
+that maps values between the two layouts (:class:`~scnmf._core._backends.torch.TorchData`),
+so no format conversion happens per iteration:
 
 * β = 2: X Hᵀ and Xᵀ W are CSR × dense products;
 * β = 1: WH is evaluated only at the nonzeros with ``torch.sparse.sampled_addmm``; the ratio
   X ⊘ WH reuses X's CSR structure (and, permuted, Xᵀ's) for the two products;
 * other β: bounded row blocks are densified on the device, as on the CPU.
 
-Results are returned as numpy arrays in the dtype of X. Sparse products on a GPU use atomic
-additions, so repeated GPU runs can differ in the last bits.
+The ops mirror :mod:`.ops_numpy` one for one (the solvers of :mod:`.mu` and :mod:`.hals`
+run on either); the HALS sweep follows the CPU's per-row schedule. Sparse products on a GPU
+use atomic additions, so repeated GPU runs can differ in the last bits.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..._keys import EPSILON
-from .._backends.torch import _to_numpy, _TorchData, resolve_device
+from .._backends.torch import TorchData, to_numpy
 from .beta import BLOCK_ENTRIES
-from .mu import Callback, mu_loop
-from .result import NMFResult
 
 
-def _frobenius_loss(data: _TorchData, W, XHt, HHt) -> float:
+def _frobenius_loss(data: TorchData, W, XHt, Ht) -> float:
+    # Gram matrices in float64, as on the CPU (see beta.frobenius_from_factors).
     cross = float((W.double() * XHt.double()).sum())
-    gram = float(((W.T @ W).double() * HHt.double()).sum())
+    W64, H64 = W.double(), Ht.double()
+    gram = float(((W64.T @ W64) * (H64.T @ H64)).sum())
     return max(0.5 * (data.sq_norm - 2 * cross + gram), 0.0)
 
 
-class _TorchFrobeniusOps:
-    def __init__(self, data: _TorchData):
+def torch_apply_mu(factor, numerator, denominator, gamma: float, beta: float) -> None:
+    """The multiplicative step on tensors (same floors as the CPU's)."""
+    import torch
+
+    denominator = torch.where(denominator == 0, torch.full_like(denominator, EPSILON), denominator)
+    delta = numerator / denominator
+    if gamma != 1:
+        delta = delta**gamma
+    factor.mul_(delta)
+    if beta < 1:
+        factor[factor < np.finfo(np.float64).eps] = 0.0
+
+
+def torch_hals_sweep(A, B, G, max_inner: int = 1, adaptive: bool = False) -> None:
+    """HALS column sweeps of ``A`` in place, with the CPU's per-row early stop.
+
+    As :func:`~scnmf._core.nmf.ops_numpy.hals_sweep`: a row stops repeating sweeps once its
+    change falls below 1% of its first sweep's, so rows that settled are not swept again.
+    """
+    n, k = A.shape
+    curvature = G.diagonal().double().cpu().numpy()
+    rows = None  # all rows, updated in place
+    first = None
+    for sweep_index in range(max_inner):
+        sub = A if rows is None else A[rows]
+        rhs = B if rows is None else B[rows]
+        change = A.new_zeros(sub.shape[0], dtype=A.dtype)
+        for col in range(k):
+            if curvature[col] <= 0:
+                continue
+            old = sub[:, col].clone()
+            new = (old + (rhs[:, col] - sub @ G[:, col]) / G[col, col]).clamp_(min=0)
+            change += (new - old) ** 2
+            sub[:, col] = new
+        if rows is not None:
+            A[rows] = sub
+        if sweep_index == 0:
+            first = change
+        elif adaptive:
+            threshold = 1e-2 * (first if rows is None else first[rows])
+            keep = change > threshold
+            if rows is None:
+                rows = keep.nonzero().flatten()
+            else:
+                rows = rows[keep]
+            if rows.numel() == 0:
+                break
+
+
+class TorchOps:
+    """Products with the device data and the elementwise updates on tensors."""
+
+    apply = staticmethod(torch_apply_mu)
+    sweep = staticmethod(torch_hals_sweep)
+
+    def __init__(self, data: TorchData):
         self.data = data
+        self.torch = data.torch
+
+    def x_times(self, B):
+        """X B."""
+        return self.data.matmul(B.contiguous())
+
+    def xt_times(self, A):
+        """Xᵀ A."""
+        return self.data.matmul_t(A)
+
+    @staticmethod
+    def gram(A):
+        """Aᵀ A."""
+        return A.T @ A
+
+    def frobenius_loss(self, W, XHt, Ht) -> float:
+        """½‖X − WH‖² from the product X Hᵀ and the factors (sums in float64)."""
+        return _frobenius_loss(self.data, W, XHt, Ht)
+
+    def context(self):
+        """No autograd graph: the updates are closed-form."""
+        return self.torch.no_grad()
+
+    def to_backend(self, A, dtype=None):
+        """A numpy factor as a tensor on the device, in the data's dtype."""
+        return self.torch.as_tensor(np.array(A), dtype=self.data.dtype, device=self.data.device)
+
+    @staticmethod
+    def to_numpy(A, dtype) -> np.ndarray:
+        """A tensor factor back on the host."""
+        return to_numpy(A, dtype)
+
+
+class TorchFrobeniusOps(TorchOps):
+    """β = 2: sparse × dense products."""
 
     def w_terms(self, W, H):
         XHt = self.data.matmul(H.T.contiguous())
         HHt = H @ H.T
-        return XHt, W @ HHt, _frobenius_loss(self.data, W, XHt, HHt)
+        return XHt, W @ HHt, _frobenius_loss(self.data, W, XHt, H.T)
 
     def h_terms(self, W, H):
         return self.data.matmul_t(W).T, (W.T @ W) @ H
 
 
-class _TorchSparseKLOps:
-    def __init__(self, data: _TorchData):
-        self.data = data
-        self.torch = data.torch
+class TorchSparseKLOps(TorchOps):
+    """β = 1 on CSR: WH at the nonzeros with ``sampled_addmm``."""
 
     def _ratio(self, W, H):
         wh = self.torch.sparse.sampled_addmm(self.data.X, W, H, beta=0.0, alpha=1.0).values()
@@ -70,11 +158,12 @@ class _TorchSparseKLOps:
         return numerator, W.sum(0)[:, None].expand_as(H)
 
 
-class _TorchBlockedOps:
-    def __init__(self, data: _TorchData, beta: float):
-        self.data = data
+class TorchBlockedOps(TorchOps):
+    """Any other β: bounded row blocks densified on the device."""
+
+    def __init__(self, data: TorchData, beta: float):
+        super().__init__(data)
         self.beta = beta
-        self.torch = data.torch
         n, m = data.shape
         self.step = max(1, BLOCK_ENTRIES // max(1, m))
 
@@ -134,140 +223,10 @@ class _TorchBlockedOps:
         return numerator, denominator
 
 
-def _torch_apply(factor, numerator, denominator, gamma: float, beta: float) -> None:
-    import torch
-
-    denominator = torch.where(denominator == 0, torch.full_like(denominator, EPSILON), denominator)
-    delta = numerator / denominator
-    if gamma != 1:
-        delta = delta**gamma
-    factor.mul_(delta)
-    if beta < 1:
-        factor[factor < np.finfo(np.float64).eps] = 0.0
-
-
-def torch_mu(
-    X,
-    W: np.ndarray,
-    H: np.ndarray,
-    *,
-    beta: float = 2.0,
-    max_iter: int = 200,
-    tol: float = 1e-4,
-    device: str = "auto",
-    callback: Callback | None = None,
-) -> NMFResult:
-    """Multiplicative updates on a torch device (same updates and floors as the CPU engine).
-
-    Returns
-    -------
-    NMFResult
-        numpy factors in X's dtype, loss history, ``n_iter``, ``converged``.
-    """
-    import torch
-
-    device = resolve_device(device)
-    data = _TorchData(X, device)
-    Wt = torch.as_tensor(np.array(W), dtype=data.dtype, device=device)
-    Ht = torch.as_tensor(np.array(H), dtype=data.dtype, device=device)
-    beta = float(beta)
+def make_torch_ops(data: TorchData, beta: float) -> TorchOps:
+    """The evaluation path for the device data and β (see the module docstring)."""
     if beta == 2:
-        ops = _TorchFrobeniusOps(data)
-    elif beta == 1 and data.sparse:
-        ops = _TorchSparseKLOps(data)
-    else:
-        ops = _TorchBlockedOps(data, beta)
-    with torch.no_grad():
-        result = mu_loop(
-            ops,
-            Wt,
-            Ht,
-            beta=beta,
-            max_iter=max_iter,
-            tol=tol,
-            callback=callback,
-            apply=_torch_apply,
-        )
-    dtype = np.float64 if X.dtype == np.float64 else np.float32
-    result.W, result.H = _to_numpy(result.W, dtype), _to_numpy(result.H, dtype)
-    return result
-
-
-def _torch_sweeps(A, B, G, max_inner: int, adaptive: bool) -> None:
-    import torch
-
-    first = None
-    for _ in range(max_inner):
-        change = 0.0
-        for col in range(A.shape[1]):
-            curvature = float(G[col, col])
-            if curvature <= 0:
-                continue
-            new = torch.clamp(A[:, col] + (B[:, col] - A @ G[:, col]) / curvature, min=0)
-            change += float(((new - A[:, col]) ** 2).sum())
-            A[:, col] = new
-        if first is None:
-            first = change
-        elif adaptive and change <= 1e-2 * first:
-            break
-
-
-def torch_hals(
-    X,
-    W: np.ndarray,
-    H: np.ndarray,
-    *,
-    max_iter: int = 200,
-    tol: float = 1e-4,
-    max_inner: int | None = None,
-    device: str = "auto",
-    callback: Callback | None = None,
-) -> NMFResult:
-    """HALS (Frobenius) on a torch device, with the CPU engine's sweep schedule.
-
-    Returns
-    -------
-    NMFResult
-        numpy factors in X's dtype, loss history, ``n_iter``, ``converged``.
-    """
-    import torch
-
-    from .hals import max_inner_sweeps
-    from .result import has_converged
-
-    device = resolve_device(device)
-    data = _TorchData(X, device)
-    W_t = torch.as_tensor(np.array(W), dtype=data.dtype, device=device)
-    Ht = torch.as_tensor(np.ascontiguousarray(np.asarray(H).T), dtype=data.dtype, device=device)
-    n, m = X.shape
-    k = W_t.shape[1]
-    nnz = X.nnz if sp.issparse(X) else int(np.count_nonzero(X))
-    adaptive = max_inner is None
-    inner_W = max_inner or max_inner_sweeps(nnz, n, k)
-    inner_H = max_inner or max_inner_sweeps(nnz, m, k)
-    losses: list[float] = []
-    converged = False
-    n_iter = 0
-    with torch.no_grad():
-        for iteration in range(max_iter + 1):
-            XHt = data.matmul(Ht)
-            HtH = Ht.T @ Ht
-            losses.append(_frobenius_loss(data, W_t, XHt, HtH))
-            if callback is not None and callback(iteration, losses[-1]):
-                break
-            if has_converged(losses, tol):
-                converged = True
-                break
-            if iteration == max_iter:
-                break
-            _torch_sweeps(W_t, XHt, HtH, inner_W, adaptive)
-            _torch_sweeps(Ht, data.matmul_t(W_t), W_t.T @ W_t, inner_H, adaptive)
-            n_iter = iteration + 1
-    dtype = np.float64 if X.dtype == np.float64 else np.float32
-    return NMFResult(
-        W=_to_numpy(W_t, dtype),
-        H=_to_numpy(Ht.T, dtype),
-        loss=np.asarray(losses),
-        n_iter=n_iter,
-        converged=converged,
-    )
+        return TorchFrobeniusOps(data)
+    if beta == 1 and data.sparse:
+        return TorchSparseKLOps(data)
+    return TorchBlockedOps(data, beta)

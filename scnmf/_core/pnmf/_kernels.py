@@ -1,6 +1,6 @@
 """Fused row-parallel kernels for the cell-factor step of graph-regularised NMF.
 
-The cell update of :func:`scnmf._core.pnmf.graph_nmf` and the penalty sums of its objective
+The cell update of :func:`scnmf._core.pnmf.gnmf.graph_nmf` and the penalty sums of its objective
 are elementwise over an n × k factor plus a k × k product per row. Done with numpy they
 allocate a dozen n × k temporaries per iteration, which at 10⁵ cells costs as much as the
 products with X; one pass per row keeps them in registers.

@@ -1,71 +1,116 @@
-"""Graph-regularised NMF subproblem (GNMF; one scale of pNMF) solved by Lin's projected steps."""
+"""The graph-regularised NMF subproblem (GNMF; one scale of pNMF), written once.
+
+Orientation: ``X`` is n × m (cells × genes) ≈ ``W`` (n × k) ``H`` (k × m). The papers write
+X as genes × cells; their cell factor ``H_t`` is our ``W_tᵀ`` and their gene factor ``W_t``
+is our ``H_tᵀ``. The regularisers act on the cell factor:
+
+    f_t(W, H) = ‖X − WH‖² + λ1 tr(Wᵀ L_t W) + α‖W − W_prev‖² + β‖W − W_next‖² + λ3‖W‖²
+
+with L_t = D_t − A_t the Laplacian of the scale-t cell graph (Zhang, Miao & Li 2026;
+GNMF, Cai et al. 2011, is the case α = β = λ3 = 0 on a kNN graph).
+
+:func:`graph_nmf` is the solver loop. It runs against an ops object (:class:`GraphOps`)
+that holds ``X`` and supplies the products, the two projected steps and the objective
+sums: :class:`scnmf._core.pnmf.ops_numpy.NumpyGraphOps` (numba kernels) and
+:class:`scnmf._core.pnmf.ops_torch.TorchGraphOps` (a torch device).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
-import scipy.sparse as sp
 
-from .._backends._sparse import spmm, spmm_t
-from ..graph.laplacian import degrees
-from ..nmf.beta import squared_norm
+from ..nmf.init import initialize
 from ..nmf.result import NMFResult
-from ._kernels import cell_step, cell_sums, empty_like_rows
 
 #: Floors of Lin's (2007) modified multiplicative updates (σ and δ of the reference code).
 SIGMA = 1e-9
 
 
-def _graph_terms(A: sp.spmatrix | None, n: int) -> tuple[sp.csr_matrix | None, np.ndarray]:
-    if A is None or A.nnz == 0:
-        return None, np.zeros(n)
-    return sp.csr_matrix(A), degrees(A)
+class Weights(NamedTuple):
+    """Penalty weights of one subproblem, 0 for every term that is absent."""
+
+    lam1: float
+    alpha: float
+    beta: float
+    lam3: float
 
 
-def _penalty(W, AW, deg, lam1, prev, alpha, nxt, beta, lam3) -> float:
-    """λ1 tr(WᵀLW) + α‖W−W_prev‖² + β‖W−W_next‖² + λ3‖W‖² (float64)."""
-    sq_rows = np.einsum("ij,ij->i", W, W, dtype=np.float64)
-    total = lam3 * float(sq_rows.sum())
-    if lam1 and AW is not None:
-        total += lam1 * (float(deg @ sq_rows) - float(np.sum(W * AW, dtype=np.float64)))
-    if alpha:
-        total += alpha * float(np.sum((W - prev) ** 2, dtype=np.float64))
-    if beta:
-        total += beta * float(np.sum((W - nxt) ** 2, dtype=np.float64))
-    return total
+class SubproblemOps(Protocol):
+    """One subproblem's terms on a backend; factors are that backend's arrays.
 
-
-def _lin_step(
-    F: np.ndarray,
-    grad: np.ndarray,
-    gram: np.ndarray,
-    *,
-    left: bool,
-    shrink: float = 0.0,
-    diag: np.ndarray | None = None,
-) -> np.ndarray:
-    """F − F̃ ⊘ (denominator(F̃) + σ) ∘ ∇, F̃ = F where ∇ ≥ 0 else max(F, σ) (Lin 2007).
-
-    The denominator is ``gram @ F̃`` (``left``) or ``F̃ @ gram``, plus ``shrink·F̃`` and
-    ``diag ∘ F̃``. Where the gradient is nonnegative this is the usual multiplicative rule;
-    elsewhere the floor lets zero entries grow again.
+    ``AW`` is whatever :meth:`graph_product` returns (a placeholder without a graph).
     """
-    F_safe = np.where(grad >= 0, F, np.maximum(F, SIGMA))
-    denom = gram @ F_safe if left else F_safe @ gram
-    if shrink:
-        denom += shrink * F_safe
-    if diag is not None:
-        denom += diag * F_safe
-    return F - F_safe / (denom + SIGMA) * grad
+
+    weights: Weights
+
+    def factors(self, W: np.ndarray, H: np.ndarray) -> tuple[Any, Any]:
+        """Working copies of the initial factors (never the caller's arrays)."""
+
+    def x_ht(self, H) -> Any:
+        """X Hᵀ (n × k)."""
+
+    def xt_w(self, W) -> Any:
+        """Xᵀ W (m × k)."""
+
+    def graph_product(self, W) -> Any:
+        """A W."""
+
+    def h_step(self, H, grad, WtW) -> Any:
+        """Lin's projected step of the gene loadings (may update ``H`` in place)."""
+
+    def w_step(self, W, XHt, HHt, AW) -> Any:
+        """Lin's projected step of the cell factor with graph, coupling and anchor terms."""
+
+    def normalise(self, H, W) -> Any:
+        """Rows of ``H`` to unit L2 norm, ``W``'s columns times the norms (in place)."""
+
+    def sums(self, W, WtW, XHt, HHt, AW) -> list[float]:
+        """Float64 ``[Σ W∘XHᵀ, Σ WᵀW∘HHᵀ, Σ W², Σ dᵢ‖Wᵢ‖², Σ W∘AW, ‖W−W_prev‖², ‖W−W_next‖²]``."""
+
+    def to_host(self, F) -> np.ndarray:
+        """A factor as a numpy array in X's dtype."""
+
+
+class GraphOps(Protocol):
+    """``X`` on a backend: what :func:`graph_nmf` and pNMF's driver need from it."""
+
+    X: Any  #: the in-memory matrix (initialisation runs on it)
+    sq_norm: float  #: ‖X‖²_F as this backend computes it
+
+    def subproblem(self, A, weights: Weights, prev, nxt) -> SubproblemOps:
+        """The terms of one subproblem (``A`` is ``None`` when λ1 = 0 or it has no edges)."""
+
+    def scale_sums(self, W: np.ndarray, H: np.ndarray, A, W_prev) -> list[float]:
+        """Float64 ``[Σ W∘XHᵀ, Σ WᵀW∘HHᵀ, Σ dᵢ‖Wᵢ‖², Σ W∘AW, ‖W‖², ‖W − W_prev‖²]``."""
+
+
+@dataclass
+class GNMFResult(NMFResult):
+    """:class:`NMFResult` of a GNMF fit plus the backend it ran on."""
+
+    device: str = "cpu"
+
+
+def _objective(sub: SubproblemOps, sq_norm: float, W, WtW, XHt, HHt, AW) -> tuple[float, float]:
+    """f_t and its reconstruction-plus-graph part, from the backend's float64 sums."""
+    cross, gram, sq, deg_sq, adj, d_prev, d_next = sub.sums(W, WtW, XHt, HHt, AW)
+    lam1, alpha, beta, lam3 = sub.weights
+    recon = max(sq_norm - 2.0 * cross + gram, 0.0)
+    graph_part = lam1 * (deg_sq - adj) if lam1 else 0.0
+    penalty = graph_part + alpha * d_prev + beta * d_next + lam3 * sq
+    return recon + penalty, recon + graph_part
 
 
 def graph_nmf(
-    X,
+    ops: GraphOps,
     W: np.ndarray,
     H: np.ndarray,
     *,
-    A: sp.spmatrix | None = None,
+    A=None,
     lambda_graph: float = 0.0,
     prev: np.ndarray | None = None,
     alpha: float = 0.0,
@@ -93,12 +138,12 @@ def graph_nmf(
 
     Parameters
     ----------
-    X
-        n × m nonnegative data, dense or CSR (never densified).
+    ops
+        ``X`` on a backend (:class:`GraphOps`).
     W, H
         Initial n × k and k × m factors (not modified).
     A
-        n × n symmetric cell-graph adjacency (sparse); ``None`` for no graph.
+        n × n symmetric cell-graph adjacency (scipy sparse); ``None`` for no graph.
     lambda_graph, alpha, beta, lambda_anchor
         λ1, the couplings to ``prev``/``nxt`` and λ3.
     prev, nxt
@@ -118,81 +163,45 @@ def graph_nmf(
     Returns
     -------
     NMFResult
-        ``W``, ``H``, ``loss`` (f_t before the first and after each iteration), ``n_iter``,
-        ``converged``; ``extra['fit']`` holds ‖X − WH‖² + λ1 tr(WᵀLW) at the end.
+        numpy ``W``, ``H`` in X's dtype, ``loss`` (f_t before the first and after each
+        iteration), ``n_iter``, ``converged``; ``extra['fit']`` holds
+        ‖X − WH‖² + λ1 tr(WᵀLW) at the end.
     """
-    n = X.shape[0]
-    dtype = np.float64 if X.dtype == np.float64 else np.float32
-    W = np.array(W, dtype=dtype)
-    H = np.array(H, dtype=dtype)
-    A, deg = _graph_terms(A if lambda_graph else None, n)
-    lam1, lam3 = float(lambda_graph), float(lambda_anchor)
-    alpha = float(alpha) if prev is not None else 0.0
-    beta = float(beta) if nxt is not None else 0.0
-    shrink = alpha + beta + lam3
-    none = empty_like_rows(dtype)
-    pull = none
-    if alpha or beta:
-        pull = np.zeros_like(W)
-        if alpha:
-            pull += alpha * prev
-        if beta:
-            pull += beta * nxt
-    prev_rows = np.ascontiguousarray(prev, dtype=dtype) if alpha else none
-    next_rows = np.ascontiguousarray(nxt, dtype=dtype) if beta else none
-    if sq_norm_X is None:
-        sq_norm_X = squared_norm(X)
-    use_graph = A is not None and lam1 > 0
-    if use_graph:
-        # The adjacency in the factor's precision, so the product runs in the numba kernel.
-        A = A.astype(dtype)
-    else:
-        deg = np.zeros(0)
-
-    def objective(W, WtW, XHt, HHt, AW) -> tuple[float, float]:
-        cross, sq, deg_sq, adj, d_prev, d_next = cell_sums(W, XHt, AW, deg, prev_rows, next_rows)
-        gram = float(np.sum(WtW.astype(np.float64) * HHt))
-        recon = max(sq_norm_X - 2.0 * cross + gram, 0.0)
-        graph_part = lam1 * (deg_sq - adj) if use_graph else 0.0
-        penalty = graph_part + alpha * d_prev + beta * d_next + lam3 * sq
-        return recon + penalty, recon + graph_part
-
-    if normalize not in ("start", "iteration", "none"):
-        raise ValueError(f"Unknown normalize {normalize!r}; use 'start', 'iteration' or 'none'.")
+    with_graph = bool(lambda_graph) and A is not None and A.nnz > 0
+    weights = Weights(
+        float(lambda_graph) if with_graph else 0.0,
+        float(alpha) if prev is not None else 0.0,
+        float(beta) if nxt is not None else 0.0,
+        float(lambda_anchor),
+    )
+    sub = ops.subproblem(A if with_graph else None, weights, prev, nxt)
+    sq = ops.sq_norm if sq_norm_X is None else float(sq_norm_X)
+    W, H = sub.factors(W, H)
     if normalize == "start":
-        norms = np.linalg.norm(H, axis=1)
-        norms[norms == 0] = 1.0
-        H /= norms[:, None]
-        W *= norms[None, :]
-    XHt = spmm(X, H.T)
-    AW = spmm(A, W) if use_graph else none
+        sub.normalise(H, W)
+    XHt = sub.x_ht(H)
+    AW = sub.graph_product(W)
     WtW = W.T @ W
-    current, fit = objective(W, WtW, XHt, H @ H.T, AW)
+    current, fit = _objective(sub, sq, W, WtW, XHt, H @ H.T, AW)
     losses = [current]
     converged = False
     n_iter = 0
-    W_next = np.empty_like(W)
     for n_iter in range(1, max_iter + 1):
         # Gene loadings (the paper's W_t): plain least-squares MU.
-        WtX = spmm_t(X, W).T
-        grad_H = WtW @ H - WtX
-        H = _lin_step(H, grad_H, WtW, left=True)
+        grad_H = WtW @ H - sub.xt_w(W).T
+        H = sub.h_step(H, grad_H, WtW)
         # Cell factor (the paper's H_tᵀ): graph, coupling and anchoring terms.
-        XHt = spmm(X, H.T)
+        XHt = sub.x_ht(H)
         HHt = H @ H.T
-        cell_step(W, XHt, HHt, AW, deg, pull, lam1, shrink, SIGMA, W_next)
-        W, W_next = W_next, W
+        W = sub.w_step(W, XHt, HHt, AW)
         if normalize == "iteration":
-            norms = np.linalg.norm(H, axis=1)
-            norms[norms == 0] = 1.0
-            H /= norms[:, None]
-            W *= norms[None, :]
+            norms = sub.normalise(H, W)
             XHt /= norms[None, :]
             HHt = H @ H.T
-        AW = spmm(A, W) if use_graph else none
+        AW = sub.graph_product(W)
         WtW = W.T @ W
         previous = current
-        current, fit = objective(W, WtW, XHt, HHt, AW)
+        current, fit = _objective(sub, sq, W, WtW, XHt, HHt, AW)
         losses.append(current)
         if callback is not None:
             callback(n_iter, current)
@@ -200,10 +209,37 @@ def graph_nmf(
             converged = True
             break
     return NMFResult(
-        W=W,
-        H=H,
+        W=sub.to_host(W),
+        H=sub.to_host(H),
         loss=np.asarray(losses),
         n_iter=n_iter,
         converged=converged,
         extra={"fit": np.float64(fit)},
     )
+
+
+def solve_gnmf(
+    ops: GraphOps,
+    A,
+    n_components: int,
+    *,
+    lambda_graph: float = 1.0,
+    max_iter: int = 1000,
+    tol: float = 1e-3,
+    init: str = "nndsvda",
+    random_state: int | None = 0,
+    callback: Callable[[int, float], object] | None = None,
+) -> GNMFResult:
+    """GNMF from an initialisation of ``ops.X`` (see :func:`scnmf._core.nmf.init.initialize`).
+
+    Returns
+    -------
+    GNMFResult
+        The result of :func:`graph_nmf` (``device`` left at ``'cpu'``; the caller sets it).
+    """
+    W0, H0 = initialize(ops.X, n_components, init, random_state)
+    res = graph_nmf(
+        ops, W0, H0, A=A, lambda_graph=lambda_graph, max_iter=max_iter, tol=tol,
+        callback=callback,
+    )  # fmt: skip
+    return GNMFResult(**vars(res))

@@ -1,31 +1,28 @@
-"""Graph-regularised NMF (the pNMF subproblem) and pNMF's total objective on a torch device.
+"""Ops of the graph-regularised NMF subproblem on a torch device.
 
-Same model, updates, floors and stopping rule as :func:`scnmf._core.pnmf.graph_nmf` and
-:func:`scnmf._core.pnmf.total_objective` (orientation: ``X`` n × m cells × genes ≈ ``W``
-n × k ``H`` k × m). :class:`TorchGraphNMF` puts ``X`` on the device once (CSR of X and Xᵀ
-when sparse, via :class:`._TorchData`), so a whole pNMF run, every scale and sweep, reuses
-it; each scale's adjacency goes to the device as CSR the first time it is seen and stays
-cached. Per iteration the only host round trip is the objective value (the stopping rule
-needs it). The Frobenius loss is expanded as ‖X‖² − 2⟨W, XHᵀ⟩ + ⟨WᵀW, HHᵀ⟩, so ``WH`` is
-never formed, and sums are accumulated in float64 as on the CPU.
+Same model, updates, floors and sums as :mod:`.ops_numpy`, behind the same interface, so
+:func:`scnmf._core.pnmf.gnmf.graph_nmf` and the pNMF driver run unchanged on a GPU
+(orientation: ``X`` n × m cells × genes ≈ ``W`` n × k ``H`` k × m). :class:`TorchGraphOps`
+puts ``X`` on the device once (CSR of X and Xᵀ when sparse, via
+:class:`scnmf._core._backends.torch.TorchData`), so a whole pNMF run, every scale and sweep,
+reuses it; each scale's adjacency goes to the device as CSR the first time it is seen and
+stays cached. Per iteration the only host round trip is the objective's sums (the stopping
+rule needs them). The Frobenius loss is expanded as ‖X‖² − 2⟨W, XHᵀ⟩ + ⟨WᵀW, HHᵀ⟩, so
+``WH`` is never formed, and sums are accumulated in float64 as on the CPU.
 
 Factors come back as numpy arrays in the dtype of ``X`` (float32 unless X is float64).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 
-from .._backends.torch import _to_numpy, _TorchData, resolve_device
+from .._backends.torch import TorchData, to_numpy
 from ..graph.laplacian import degrees
-from ..nmf.result import NMFResult
-from .gnmf import SIGMA
-
-NORMALIZE: tuple[str, ...] = ("start", "iteration", "none")
+from .gnmf import SIGMA, Weights
 
 
 class _DeviceGraph(NamedTuple):
@@ -37,13 +34,13 @@ class _DeviceGraph(NamedTuple):
 class _DeviceGraphs:
     """Scale adjacencies on the device, cached by the identity of the scipy matrix.
 
-    :class:`scnmf._core.pnmf.ScaleGraphs` hands out the same object on every visit of a
-    scale (when its graphs fit its cache), so each goes to the device once. The cache pins
+    :class:`scnmf._core.pnmf.pnmf.ScaleGraphs` hands out the same object on every visit of
+    a scale (when its graphs fit its cache), so each goes to the device once. The cache pins
     the scipy object (its id cannot be reused meanwhile) and drops the oldest graphs beyond
     ``max_entries`` stored entries, so memory stays bounded when graphs are rebuilt.
     """
 
-    def __init__(self, data: _TorchData, max_entries: int = 20_000_000):
+    def __init__(self, data: TorchData, max_entries: int = 20_000_000):
         self.data = data
         self.max_entries = max_entries
         self._cache: dict[int, tuple[sp.spmatrix, _DeviceGraph]] = {}
@@ -66,21 +63,17 @@ class _DeviceGraphs:
         torch = self.data.torch
         csr = sp.csr_matrix(A)
         deg = torch.as_tensor(degrees(csr), dtype=torch.float64, device=self.data.device)
-        adjacency = self.data._csr(csr.indptr, csr.indices, csr.data, csr.shape)
+        adjacency = torch.sparse_csr_tensor(
+            torch.as_tensor(csr.indptr.astype(np.int64), device=self.data.device),
+            torch.as_tensor(csr.indices.astype(np.int64), device=self.data.device),
+            torch.as_tensor(csr.data, dtype=self.data.dtype, device=self.data.device),
+            size=csr.shape,
+        )
         return _DeviceGraph(adjacency, deg.to(self.data.dtype)[:, None], deg)
 
 
-def _normalise_programs(H, W):
-    """Rows of ``H`` to unit L2 norm, ``W``'s columns times the inverse (in place)."""
-    norms = H.norm(dim=1)
-    norms = norms.masked_fill(norms == 0, 1.0)
-    H.div_(norms[:, None])
-    W.mul_(norms[None, :])
-    return norms
-
-
-def _lin_step(F, grad, gram, *, left: bool, shrink: float = 0.0, diag=None):
-    """Lin's (2007) modified MU step (see :func:`scnmf._core.pnmf._lin_step`), in place."""
+def lin_step(F, grad, gram, *, left: bool, shrink: float = 0.0, diag=None):
+    """Lin's (2007) modified MU step (see :func:`.ops_numpy.lin_step`), in place on ``F``."""
     safe = F.where(grad >= 0, F.clamp(min=SIGMA))
     denom = gram @ safe if left else safe @ gram
     if shrink:
@@ -91,22 +84,8 @@ def _lin_step(F, grad, gram, *, left: bool, shrink: float = 0.0, diag=None):
     return F.sub_(safe.div_(denom).mul_(grad))
 
 
-def _penalty(W, AW, graph, lam1, prev, alpha, nxt, beta, lam3):
-    """λ1 tr(WᵀLW) + α‖W−W_prev‖² + β‖W−W_next‖² + λ3‖W‖², a float64 device scalar."""
-    W64 = W.double()
-    sq_rows = (W64 * W64).sum(1)
-    total = lam3 * sq_rows.sum()
-    if lam1 and AW is not None:
-        total = total + lam1 * (graph.degree64 @ sq_rows - (W64 * AW.double()).sum())
-    if alpha:
-        total = total + alpha * ((W - prev).double() ** 2).sum()
-    if beta:
-        total = total + beta * ((W - nxt).double() ** 2).sum()
-    return total
-
-
-class TorchGraphNMF:
-    """``X`` on a torch device, and the pNMF subproblem and total objective against it.
+class TorchGraphOps:
+    """``X`` on a torch device for :func:`.gnmf.graph_nmf` and the pNMF driver.
 
     Parameters
     ----------
@@ -114,192 +93,117 @@ class TorchGraphNMF:
         n × m nonnegative data (cells × genes), dense or scipy sparse; copied to the device
         once.
     device
-        ``'cpu'``, ``'cuda'`` (or ``'cuda:i'``) or ``'auto'``.
+        A resolved torch device name (``'cpu'``, ``'cuda'``, ``'cuda:i'``).
     """
 
-    def __init__(self, X, device: str = "auto"):
+    def __init__(self, X, device: str):
         import torch
 
         self.torch = torch
-        self.device = resolve_device(device)
-        self.data = _TorchData(X, self.device)
+        self.X = X
+        self.device = device
+        self.data = TorchData(X, device)
         self.np_dtype = np.float64 if X.dtype == np.float64 else np.float32
         self.graphs = _DeviceGraphs(self.data)
+        self.sq_norm = self.data.sq_norm
+        self._zero = torch.zeros((), dtype=torch.float64, device=device)
 
-    def _tensor(self, array, copy: bool = False):
+    def tensor(self, array, copy: bool = False):
+        """``array`` on the device in X's dtype (shares memory with a same-dtype CPU array)."""
         kw = dict(dtype=self.data.dtype, device=self.device)
         array = np.asarray(array)
-        # torch.as_tensor shares memory with a same-dtype CPU array; updates are in place.
         return self.torch.tensor(array, **kw) if copy else self.torch.as_tensor(array, **kw)
 
-    def _check_shape(self, X) -> None:
-        if tuple(X.shape) != tuple(self.data.shape):
-            raise ValueError(
-                f"This solver holds a {self.data.shape} matrix on {self.device}, got {X.shape}."
-            )
+    def subproblem(self, A, weights: Weights, prev, nxt) -> TorchSubproblem:
+        return TorchSubproblem(self, A, weights, prev, nxt)
 
-    def subproblem(
-        self,
-        X,
-        W: np.ndarray,
-        H: np.ndarray,
-        *,
-        A: sp.spmatrix | None = None,
-        lambda_graph: float = 0.0,
-        prev: np.ndarray | None = None,
-        alpha: float = 0.0,
-        nxt: np.ndarray | None = None,
-        beta: float = 0.0,
-        lambda_anchor: float = 0.0,
-        max_iter: int = 1000,
-        tol: float = 1e-3,
-        normalize: str = "start",
-        sq_norm_X: float | None = None,
-        callback: Callable[[int, float], object] | None = None,
-    ) -> NMFResult:
-        """One scale's subproblem on the device; signature and result of ``graph_nmf``.
+    def scale_sums(self, W, H, A, W_prev) -> list[float]:
+        W, H = self.tensor(W), self.tensor(H)
+        XHt = self.data.matmul(H.T.contiguous())
+        cross = (W.double() * XHt.double()).sum()
+        gram = ((W.T @ W).double() * (H @ H.T).double()).sum()
+        deg_sq = adj = self._zero
+        graph = self.graphs.get(A)
+        if graph is not None:
+            W64 = W.double()
+            deg_sq = graph.degree64 @ (W64 * W64).sum(1)
+            adj = (W64 * (graph.adjacency @ W).double()).sum()
+        sq = (W.double() ** 2).sum()
+        d_prev = self._zero
+        if W_prev is not None:
+            d_prev = ((W - self.tensor(W_prev)).double() ** 2).sum()
+        return self.torch.stack([cross, gram, deg_sq, adj, sq, d_prev]).tolist()
 
-        ``X`` only identifies the problem (its shape is checked): the device copy made at
-        construction is used.
-        """
-        if normalize not in NORMALIZE:
-            raise ValueError(
-                f"Unknown normalize {normalize!r}; use 'start', 'iteration' or 'none'."
-            )
-        self._check_shape(X)
-        lam1, lam3 = float(lambda_graph), float(lambda_anchor)
-        graph = self.graphs.get(A) if lam1 > 0 else None
-        alpha = float(alpha) if prev is not None else 0.0
-        beta = float(beta) if nxt is not None else 0.0
-        with self.torch.no_grad():
-            return self._solve(
-                self._tensor(W, copy=True),
-                self._tensor(H, copy=True),
-                graph=graph,
-                lam1=lam1 if graph is not None else 0.0,
-                prev=self._tensor(prev) if alpha else None,
-                alpha=alpha,
-                nxt=self._tensor(nxt) if beta else None,
-                beta=beta,
-                lam3=lam3,
-                max_iter=int(max_iter),
-                tol=float(tol),
-                normalize=normalize,
-                sq=self.data.sq_norm if sq_norm_X is None else float(sq_norm_X),
-                callback=callback,
-            )
 
-    def _solve(
-        self, W, H, *, graph, lam1, prev, alpha, nxt, beta, lam3, max_iter, tol, normalize, sq,
-        callback,
-    ) -> NMFResult:  # fmt: skip
-        data = self.data
-        shrink = alpha + beta + lam3
-        pull = None
+class TorchSubproblem:
+    """One subproblem's graph, coupling pull and anchor on the device (:class:`.SubproblemOps`)."""
+
+    def __init__(self, ops: TorchGraphOps, A, weights: Weights, prev, nxt):
+        self.ops = ops
+        self.data = ops.data
+        self.weights = weights
+        lam1, alpha, beta, lam3 = weights
+        self.shrink = alpha + beta + lam3
+        self.graph = ops.graphs.get(A)
+        self.diag = lam1 * self.graph.degree if self.graph is not None else None
+        self.prev = ops.tensor(prev) if alpha else None
+        self.nxt = ops.tensor(nxt) if beta else None
+        self.pull = None
         if alpha or beta:
-            pull = self.torch.zeros_like(W)
+            self.pull = ops.torch.zeros_like(self.prev if alpha else self.nxt)
             if alpha:
-                pull.add_(prev, alpha=alpha)
+                self.pull.add_(self.prev, alpha=alpha)
             if beta:
-                pull.add_(nxt, alpha=beta)
-        diag = lam1 * graph.degree if graph is not None else None
+                self.pull.add_(self.nxt, alpha=beta)
 
-        def objective(XHt, HHt, AW) -> tuple[float, float]:
-            cross = (W.double() * XHt.double()).sum()
-            gram = ((W.T @ W).double() * HHt.double()).sum()
-            recon = (sq - 2.0 * cross + gram).clamp(min=0.0)
-            pen = _penalty(W, AW, graph, lam1, prev, alpha, nxt, beta, lam3)
-            graph_part = 0.0
-            if graph is not None:
-                graph_part = _penalty(W, AW, graph, lam1, None, 0.0, None, 0.0, 0.0)
-            both = self.torch.stack([recon + pen, recon + graph_part])
-            current, fit = both.tolist()  # the one host synchronisation per iteration
-            return current, fit
+    def factors(self, W, H):
+        return self.ops.tensor(W, copy=True), self.ops.tensor(H, copy=True)
 
-        if normalize == "start":
-            _normalise_programs(H, W)
-        XHt = data.matmul(H.T.contiguous())
-        AW = graph.adjacency @ W if graph is not None else None
-        current, fit = objective(XHt, H @ H.T, AW)
-        losses = [current]
-        converged = False
-        n_iter = 0
-        for n_iter in range(1, max_iter + 1):
-            # Gene loadings (the paper's W_t): plain least-squares MU.
-            WtW = W.T @ W
-            grad_H = WtW @ H - data.matmul_t(W).T
-            H = _lin_step(H, grad_H, WtW, left=True)
-            # Cell factor (the paper's H_tᵀ): graph, coupling and anchoring terms.
-            XHt = data.matmul(H.T.contiguous())
-            HHt = H @ H.T
-            grad_W = W @ HHt - XHt
-            if shrink:
-                grad_W.add_(W, alpha=shrink)
-            if graph is not None:
-                grad_W.add_(graph.degree * W - AW, alpha=lam1)
-            if pull is not None:
-                grad_W.sub_(pull)
-            W = _lin_step(W, grad_W, HHt, left=False, shrink=shrink, diag=diag)
-            if normalize == "iteration":
-                norms = _normalise_programs(H, W)
-                XHt.div_(norms[None, :])
-                HHt = H @ H.T
-            AW = graph.adjacency @ W if graph is not None else None
-            previous = current
-            current, fit = objective(XHt, HHt, AW)
-            losses.append(current)
-            if callback is not None:
-                callback(n_iter, current)
-            if tol > 0 and abs(previous - current) <= tol * abs(previous):
-                converged = True
-                break
-        return NMFResult(
-            W=_to_numpy(W, self.np_dtype),
-            H=_to_numpy(H, self.np_dtype),
-            loss=np.asarray(losses),
-            n_iter=n_iter,
-            converged=converged,
-            extra={"fit": np.float64(fit)},
-        )
+    def x_ht(self, H):
+        return self.data.matmul(H.T.contiguous())
 
-    def objective(self, X, W_all, H_all, graphs, lam1, lam2, lam3, sq_norm_X) -> float:
-        """The total pNMF objective on the device; signature of ``total_objective``."""
-        self._check_shape(X)
-        torch = self.torch
-        total = torch.zeros((), dtype=torch.float64, device=self.device)
-        with torch.no_grad():
-            previous = None
-            for t in range(len(W_all)):
-                W, H = self._tensor(W_all[t]), self._tensor(H_all[t])
-                XHt = self.data.matmul(H.T.contiguous())
-                cross = (W.double() * XHt.double()).sum()
-                gram = ((W.T @ W).double() * (H @ H.T).double()).sum()
-                total += (float(sq_norm_X) - 2.0 * cross + gram).clamp(min=0.0)
-                graph = self.graphs.get(graphs[t]) if lam1 else None
-                if graph is not None:
-                    total += _penalty(W, graph.adjacency @ W, graph, lam1, None, 0, None, 0, 0)
-                total += lam3 * (W.double() ** 2).sum()
-                if previous is not None:
-                    total += lam2 * ((W - previous).double() ** 2).sum()
-                previous = W
-        return float(total)
+    def xt_w(self, W):
+        return self.data.matmul_t(W)
 
+    def graph_product(self, W):
+        return self.graph.adjacency @ W if self.graph is not None else None
 
-def torch_pnmf_backend(X, device: str = "auto") -> tuple[Callable[..., NMFResult], Callable]:
-    """``(subproblem, objective)`` for :func:`scnmf._core.pnmf.pnmf`, with ``X`` on ``device``.
+    def h_step(self, H, grad, WtW):
+        return lin_step(H, grad, WtW, left=True)
 
-    ``X`` is copied to the device here, once; pass the same ``X`` to ``pnmf``.
-    """
-    solver = TorchGraphNMF(X, device)
-    return solver.subproblem, solver.objective
+    def w_step(self, W, XHt, HHt, AW):
+        grad = W @ HHt - XHt
+        if self.shrink:
+            grad.add_(W, alpha=self.shrink)
+        if self.graph is not None:
+            grad.add_(self.graph.degree * W - AW, alpha=self.weights.lam1)
+        if self.pull is not None:
+            grad.sub_(self.pull)
+        return lin_step(W, grad, HHt, left=False, shrink=self.shrink, diag=self.diag)
 
+    def normalise(self, H, W):
+        norms = H.norm(dim=1)
+        norms = norms.masked_fill(norms == 0, 1.0)
+        H.div_(norms[:, None])
+        W.mul_(norms[None, :])
+        return norms
 
-def torch_graph_nmf(X, W: np.ndarray, H: np.ndarray, *, device: str = "auto", **kwargs):
-    """:func:`scnmf._core.pnmf.graph_nmf` on a torch device (same keyword arguments).
+    def sums(self, W, WtW, XHt, HHt, AW) -> list[float]:
+        zero = self.ops._zero
+        W64 = W.double()
+        sq_rows = (W64 * W64).sum(1)
+        cross = (W64 * XHt.double()).sum()
+        gram = (WtW.double() * HHt.double()).sum()
+        deg_sq = adj = d_prev = d_next = zero
+        if self.graph is not None:
+            deg_sq = self.graph.degree64 @ sq_rows
+            adj = (W64 * AW.double()).sum()
+        if self.prev is not None:
+            d_prev = ((W - self.prev).double() ** 2).sum()
+        if self.nxt is not None:
+            d_next = ((W - self.nxt).double() ** 2).sum()
+        sums = [cross, gram, sq_rows.sum(), deg_sq, adj, d_prev, d_next]
+        return self.ops.torch.stack(sums).tolist()  # the one host synchronisation per iteration
 
-    Returns
-    -------
-    NMFResult
-        numpy factors in X's dtype, objective trace, ``n_iter``, ``converged``.
-    """
-    return TorchGraphNMF(X, device).subproblem(X, W, H, **kwargs)
+    def to_host(self, F) -> np.ndarray:
+        return to_numpy(F, self.ops.np_dtype)

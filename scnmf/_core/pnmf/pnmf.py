@@ -1,13 +1,8 @@
-"""Graph-regularised NMF (GNMF) and the multi-scale coupled solver of persistent NMF.
+"""The multi-scale coupled solver of persistent NMF, written once against :class:`.GraphOps`.
 
-Orientation: ``X`` is n × m (cells × genes) ≈ ``W`` (n × k) ``H`` (k × m). The papers write
-X as genes × cells; their cell factor ``H_t`` is our ``W_tᵀ`` and their gene factor ``W_t``
-is our ``H_tᵀ``. The regularisers act on the cell factor:
-
-    f_t(W, H) = ‖X − WH‖² + λ1 tr(Wᵀ L_t W) + α‖W − W_prev‖² + β‖W − W_next‖² + λ3‖W‖²
-
-with L_t = D_t − A_t the Laplacian of the scale-t cell graph (Zhang, Miao & Li 2026;
-GNMF, Cai et al. 2011, is the case α = β = λ3 = 0 on a kNN graph).
+Orientation and the subproblem f_t of each scale: :mod:`scnmf._core.pnmf.gnmf`. The
+backend (numba on the CPU, torch on a device) is the ops object passed in; this module
+only orders the subproblems and sums the total objective.
 """
 
 from __future__ import annotations
@@ -18,13 +13,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from .._backends._sparse import spmm
-from ..graph.laplacian import degrees, epsilon_graph
+from ..graph.laplacian import epsilon_graph
 from ..graph.mst import EdgeList
 from ..nmf.beta import squared_norm
 from ..nmf.init import initialize
 from ..nmf.result import NMFResult
-from .gnmf import _penalty, graph_nmf
+from .gnmf import GraphOps, graph_nmf
 
 
 @dataclass
@@ -43,6 +37,8 @@ class PNMFResult:
         Inner iterations per (stage, scale), (n_sweeps + 1) × T; stage 0 is the chain.
     inner_losses
         Per (stage, scale) the subproblem objective trace (not stored in AnnData).
+    device
+        The backend that ran the fit: ``'cpu'`` (numba), a torch device, or ``'dask'``.
     """
 
     W: np.ndarray
@@ -50,6 +46,7 @@ class PNMFResult:
     loss: np.ndarray
     n_inner_iter: np.ndarray
     inner_losses: list[list[np.ndarray]] = field(default_factory=list)
+    device: str = "cpu"
 
 
 class ScaleGraphs:
@@ -78,26 +75,26 @@ class ScaleGraphs:
         return A
 
 
-def total_objective(X, W_all, H_all, graphs, lam1, lam2, lam3, sq_norm_X) -> float:
+def total_objective(ops: GraphOps, W_all, H_all, graphs, lam1, lam2, lam3, sq_norm_X) -> float:
     """Σ_t ‖X − W_t H_t‖² + λ1 tr(W_tᵀ L_t W_t) + λ2 Σ_t≥2 ‖W_t − W_t−1‖² + λ3 Σ_t ‖W_t‖²."""
     total = 0.0
     for t in range(len(W_all)):
-        W, H = W_all[t], H_all[t]
-        XHt = spmm(X, H.T)
-        cross = float(np.sum(W * XHt, dtype=np.float64))
-        gram = float(np.sum((W.T @ W).astype(np.float64) * (H @ H.T)))
+        A = graphs[t] if lam1 else None
+        if A is not None and A.nnz == 0:
+            A = None
+        W_prev = W_all[t - 1] if t else None
+        cross, gram, deg_sq, adj, sq, d_prev = ops.scale_sums(W_all[t], H_all[t], A, W_prev)
         total += max(sq_norm_X - 2 * cross + gram, 0.0)
-        A = graphs[t]
-        if lam1 and A.nnz:
-            total += _penalty(W, A @ W, degrees(A), lam1, None, 0, None, 0, 0)
-        total += lam3 * float(np.sum(W.astype(np.float64) ** 2))
+        if A is not None:
+            total += lam1 * (deg_sq - adj)
+        total += lam3 * sq
         if t:
-            total += lam2 * float(np.sum((W - W_all[t - 1]).astype(np.float64) ** 2))
+            total += lam2 * d_prev
     return total
 
 
-def pnmf(
-    X,
+def solve_pnmf(
+    ops: GraphOps,
     edges: EdgeList,
     scales: np.ndarray,
     n_components: int,
@@ -113,24 +110,22 @@ def pnmf(
     normalize: str = "start",
     keep_inner_losses: bool = False,
     callback: Callable[[int, int, NMFResult], object] | None = None,
-    subproblem: Callable[..., NMFResult] | None = None,
-    objective: Callable[..., float] | None = None,
 ) -> PNMFResult:
     """Persistent NMF: coupled graph-regularised NMF over a sequence of scales.
 
     Algorithm (the reference code's): NNDSVDA initial factors; a warm-started chain of
     single-scale GNMF fits (λ = λ1) from the coarsest to the finest scale, each result
     seeding that scale and the next; then ``n_sweeps`` Gauss–Seidel sweeps from the finest
-    to the coarsest scale, where scale t solves f_t (module docstring) with
+    to the coarsest scale, where scale t solves f_t (:mod:`.gnmf`) with
     α = λ2 toward the already updated W_{t−1} (0 at the finest scale) and β = λ2 toward last
     sweep's W_{t+1} (0 at the coarsest).
 
     Parameters
     ----------
-    X
-        n × m nonnegative data (cells × genes), dense or CSR.
+    ops
+        ``X`` (n × m, cells × genes, nonnegative) on a backend (:class:`.GraphOps`).
     edges
-        Candidate cell–cell edges (:func:`scnmf._core.graph.candidate_edges`).
+        Candidate cell–cell edges (:func:`scnmf._core.graph.edges.candidate_edges`).
     scales
         Increasing ε values; scale t uses the ε-graph with edges ``d < scales[t]``.
     n_components
@@ -142,45 +137,39 @@ def pnmf(
     max_inner_iter, inner_tol
         Inner-solver limits per subproblem.
     init
-        Initialisation of the chain (see :func:`scnmf._core.init.initialize`).
-    normalize
-        When programs are rescaled to unit norm (see :func:`graph_nmf`).
+        Initialisation of the chain (see :func:`scnmf._core.nmf.init.initialize`).
     random_state
         Seed of the initialisation (the only randomness).
+    normalize
+        When programs are rescaled to unit norm (see :func:`.gnmf.graph_nmf`).
     keep_inner_losses
         Keep each subproblem's objective trace in ``inner_losses``.
     callback
         Called as ``callback(stage, t, result)`` after each subproblem (stage 0 = chain).
-    subproblem, objective
-        Backend hooks: the single-scale solver (signature of :func:`graph_nmf`, default it)
-        and the total objective (signature of :func:`total_objective`, default it). Another
-        backend (e.g. torch) passes its own and keeps ``X`` in its own format.
 
     Returns
     -------
     PNMFResult
-        Factors of every scale (t = 0 finest) and the convergence record.
+        Factors of every scale (t = 0 finest) and the convergence record (``device`` left
+        at ``'cpu'``; the caller sets it).
     """
-    solve = graph_nmf if subproblem is None else subproblem
-    total = total_objective if objective is None else objective
     graphs = ScaleGraphs(edges, scales)
     T = len(graphs)
     lam1, lam2, lam3 = float(lambda_graph), float(lambda_scale), float(lambda_anchor)
-    sq = squared_norm(X)
-    W0, H0 = initialize(X, n_components, init, random_state)
+    # One ‖X‖² for every subproblem and the total, whatever the backend.
+    sq = squared_norm(ops.X)
+    W0, H0 = initialize(ops.X, n_components, init, random_state)
     W_all: list[np.ndarray] = [W0] * T
     H_all: list[np.ndarray] = [H0] * T
     n_inner = np.zeros((n_sweeps + 1, T), dtype=np.int64)
     inner: list[list[np.ndarray]] = []
     losses = []
+    inner_kw = dict(max_iter=max_inner_iter, tol=inner_tol, sq_norm_X=sq, normalize=normalize)
 
     W, H = W0, H0
     stage_losses = [np.empty(0)] * T
     for t in range(T - 1, -1, -1):
-        res = solve(
-            X, W, H, A=graphs[t], lambda_graph=lam1, max_iter=max_inner_iter, tol=inner_tol,
-            sq_norm_X=sq, normalize=normalize,
-        )  # fmt: skip
+        res = graph_nmf(ops, W, H, A=graphs[t], lambda_graph=lam1, **inner_kw)
         W, H = res.W, res.H
         W_all[t], H_all[t] = W, H
         n_inner[0, t] = res.n_iter
@@ -189,17 +178,16 @@ def pnmf(
             callback(0, t, res)
     if keep_inner_losses:
         inner.append(stage_losses)
-    losses.append(total(X, W_all, H_all, graphs, lam1, lam2, lam3, sq))
+    losses.append(total_objective(ops, W_all, H_all, graphs, lam1, lam2, lam3, sq))
 
     for sweep in range(1, n_sweeps + 1):
         stage_losses = [np.empty(0)] * T
         for t in range(T):
             prev = W_all[t - 1] if t > 0 else None
             nxt = W_all[t + 1] if t < T - 1 else None
-            res = solve(
-                X, W_all[t], H_all[t], A=graphs[t], lambda_graph=lam1,
-                prev=prev, alpha=lam2, nxt=nxt, beta=lam2, lambda_anchor=lam3,
-                max_iter=max_inner_iter, tol=inner_tol, sq_norm_X=sq, normalize=normalize,
+            res = graph_nmf(
+                ops, W_all[t], H_all[t], A=graphs[t], lambda_graph=lam1,
+                prev=prev, alpha=lam2, nxt=nxt, beta=lam2, lambda_anchor=lam3, **inner_kw,
             )  # fmt: skip
             W_all[t], H_all[t] = res.W, res.H
             n_inner[sweep, t] = res.n_iter
@@ -208,7 +196,7 @@ def pnmf(
                 callback(sweep, t, res)
         if keep_inner_losses:
             inner.append(stage_losses)
-        losses.append(total(X, W_all, H_all, graphs, lam1, lam2, lam3, sq))
+        losses.append(total_objective(ops, W_all, H_all, graphs, lam1, lam2, lam3, sq))
     return PNMFResult(
         W=np.stack(W_all),
         H=np.stack(H_all),

@@ -3,10 +3,9 @@ import pytest
 import scipy.sparse as sp
 from sklearn.decomposition import non_negative_factorization
 
+from scnmf._core.nmf import hals, mu
 from scnmf._core.nmf.beta import beta_divergence
-from scnmf._core.nmf.hals import hals
 from scnmf._core.nmf.init import initialize
-from scnmf._core.nmf.mu import mu
 from tests.conftest import planted
 
 

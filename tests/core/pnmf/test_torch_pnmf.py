@@ -6,8 +6,9 @@ from scnmf._core.graph.edges import candidate_edges
 from scnmf._core.graph.laplacian import epsilon_graph
 from scnmf._core.graph.persistence import persistence, select_scales
 from scnmf._core.nmf.init import initialize
-from scnmf._core.pnmf.gnmf import graph_nmf
-from scnmf._core.pnmf.pnmf import ScaleGraphs, pnmf, total_objective
+from scnmf._core.pnmf.gnmf import graph_nmf, solve_gnmf
+from scnmf._core.pnmf.ops_numpy import NumpyGraphOps
+from scnmf._core.pnmf.pnmf import ScaleGraphs, solve_pnmf, total_objective
 
 torch = pytest.importorskip("torch")
 
@@ -45,7 +46,7 @@ def _matrix(X, sparse, dtype):
 @pytest.mark.parametrize("normalize", ["start", "iteration"])
 @pytest.mark.parametrize("sparse", [False, True])
 def test_subproblem_matches_graph_nmf(problem, sparse, normalize, device):
-    from scnmf._core.pnmf.ops_torch import torch_graph_nmf
+    from scnmf._core.pnmf.ops_torch import TorchGraphOps
 
     X0, edges, scales = problem
     X = _matrix(X0, sparse, np.float64)
@@ -55,8 +56,8 @@ def test_subproblem_matches_graph_nmf(problem, sparse, normalize, device):
         A=epsilon_graph(edges, scales[1]), lambda_graph=1.0, prev=0.9 * W0, alpha=0.5,
         nxt=1.1 * W0, beta=0.3, lambda_anchor=0.2, max_iter=40, tol=0, normalize=normalize,
     )  # fmt: skip
-    ref = graph_nmf(X, W0, H0, **kw)
-    got = torch_graph_nmf(X, W0, H0, device=device, **kw)
+    ref = graph_nmf(NumpyGraphOps(X), W0, H0, **kw)
+    got = graph_nmf(TorchGraphOps(X, device), W0, H0, **kw)
     assert isinstance(got.W, np.ndarray) and got.W.dtype == np.float64
     np.testing.assert_array_equal(W0, W_in)  # inputs untouched
     np.testing.assert_array_equal(H0, H_in)
@@ -71,15 +72,16 @@ def test_subproblem_matches_graph_nmf(problem, sparse, normalize, device):
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_stopping_rule_and_callback_match(problem, device):
-    from scnmf._core.pnmf.ops_torch import torch_graph_nmf
+    from scnmf._core.pnmf.ops_torch import TorchGraphOps
 
     X0, edges, scales = problem
     X = _matrix(X0, True, np.float64)
     W0, H0 = initialize(X, 3, "nndsvda", random_state=0)
     kw = dict(A=epsilon_graph(edges, scales[2]), lambda_graph=1.0, max_iter=500, tol=1e-4)
-    ref = graph_nmf(X, W0, H0, **kw)
+    ref = graph_nmf(NumpyGraphOps(X), W0, H0, **kw)
     seen = []
-    got = torch_graph_nmf(X, W0, H0, device=device, callback=lambda i, f: seen.append(i), **kw)
+    ops = TorchGraphOps(X, device)
+    got = graph_nmf(ops, W0, H0, callback=lambda i, f: seen.append(i), **kw)
     assert ref.converged and got.converged and got.n_iter == ref.n_iter < 500
     assert seen == list(range(1, got.n_iter + 1))
     assert np.all(np.diff(got.loss) <= 1e-10 * got.loss[:-1])  # start-normalised: monotone
@@ -88,14 +90,13 @@ def test_stopping_rule_and_callback_match(problem, device):
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("sparse", [False, True])
 def test_pnmf_with_torch_backend_matches_numpy(problem, sparse, device):
-    from scnmf._core.pnmf.ops_torch import torch_pnmf_backend
+    from scnmf._core.pnmf.ops_torch import TorchGraphOps
 
     X0, edges, scales = problem
     X = _matrix(X0, sparse, np.float32)
     kw = dict(n_sweeps=2, max_inner_iter=25, inner_tol=0)
-    ref = pnmf(X, edges, scales, 3, **kw)
-    subproblem, objective = torch_pnmf_backend(X, device)
-    got = pnmf(X, edges, scales, 3, subproblem=subproblem, objective=objective, **kw)
+    ref = solve_pnmf(NumpyGraphOps(X), edges, scales, 3, **kw)
+    got = solve_pnmf(TorchGraphOps(X, device), edges, scales, 3, **kw)
     assert got.W.dtype == got.H.dtype == np.float32
     np.testing.assert_allclose(got.W, ref.W, rtol=2e-4, atol=1e-5)
     np.testing.assert_allclose(got.H, ref.H, rtol=2e-4, atol=1e-5)
@@ -104,7 +105,7 @@ def test_pnmf_with_torch_backend_matches_numpy(problem, sparse, device):
 
 
 def test_total_objective_matches_and_graphs_go_to_device_once(problem):
-    from scnmf._core.pnmf.ops_torch import TorchGraphNMF
+    from scnmf._core.pnmf.ops_torch import TorchGraphOps
 
     X0, edges, scales = problem
     X = _matrix(X0, True, np.float64)
@@ -113,19 +114,32 @@ def test_total_objective_matches_and_graphs_go_to_device_once(problem):
     H_all = [rng.random((3, 40)) for _ in scales]
     graphs = ScaleGraphs(edges, scales)
     args = (W_all, H_all, graphs, 1.0, 0.5, 0.2, float((X0**2).sum()))
-    solver = TorchGraphNMF(X, "cpu")
-    np.testing.assert_allclose(solver.objective(X, *args), total_objective(X, *args), rtol=1e-12)
-    solver.objective(X, *args)
-    assert len(solver.graphs._cache) == sum(graphs[t].nnz > 0 for t in range(len(scales)))
+    ops = TorchGraphOps(X, "cpu")
+    expected = total_objective(NumpyGraphOps(X), *args)
+    np.testing.assert_allclose(total_objective(ops, *args), expected, rtol=1e-12)
+    total_objective(ops, *args)
+    assert len(ops.graphs._cache) == sum(graphs[t].nnz > 0 for t in range(len(scales)))
 
 
-def test_wrong_matrix_and_normalize_rejected(problem):
-    from scnmf._core.pnmf.ops_torch import TorchGraphNMF
+def _rel(a, b) -> float:
+    return float(np.abs(a - b).max() / np.abs(b).max())
 
-    X0, _, _ = problem
-    solver = TorchGraphNMF(X0, "cpu")
-    W0, H0 = initialize(X0, 2, "nndsvda", random_state=0)
-    with pytest.raises(ValueError, match="holds"):
-        solver.subproblem(X0[:10], W0[:10], H0)
-    with pytest.raises(ValueError, match="normalize"):
-        solver.subproblem(X0, W0, H0, normalize="sometimes")
+
+def test_torch_cpu_equals_numba_at_default_settings(problem):
+    """GNMF and pNMF with their defaults on float32 CSR (as tl passes): torch = numba."""
+    from scnmf._core.graph.laplacian import knn_graph
+    from scnmf._core.pnmf.ops_torch import TorchGraphOps
+
+    X0, edges, scales = problem
+    X = _matrix(X0, True, np.float32)
+    A = knn_graph(X0, 5)
+    ref = solve_gnmf(NumpyGraphOps(X), A, 3)
+    got = solve_gnmf(TorchGraphOps(X, "cpu"), A, 3)
+    assert got.n_iter == ref.n_iter and got.converged == ref.converged
+    assert _rel(got.W, ref.W) < 1e-5 and _rel(got.H, ref.H) < 1e-5
+    np.testing.assert_allclose(got.loss, ref.loss, rtol=1e-5)
+    ref = solve_pnmf(NumpyGraphOps(X), edges, scales, 3)
+    got = solve_pnmf(TorchGraphOps(X, "cpu"), edges, scales, 3)
+    np.testing.assert_array_equal(got.n_inner_iter, ref.n_inner_iter)
+    assert _rel(got.W, ref.W) < 1e-5 and _rel(got.H, ref.H) < 1e-5
+    np.testing.assert_allclose(got.loss, ref.loss, rtol=1e-5)

@@ -1,16 +1,21 @@
-"""Shared glue for ``tl`` functions: validation, matrix selection, progress, storage."""
+"""The matrix a ``tl`` function works on, and the memory guard before it is fetched.
+
+Layer / ``mask_var`` → the cells × genes matrix to factorise; ``use_rep`` → the
+representation cell–cell distances are measured on. Nothing here modifies the AnnData: a
+matrix that must change (a gene subset, another dtype, a rescaling) is a copy. Lazy (dask)
+matrices stay lazy and are checked in one pass.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from anndata import AnnData
 
-from .._core._backends.dask import dask_summary, is_dask
-from .._keys import BETA_LOSS_NAMES
+from .. import _keys as C
+from .._core._backends import is_lazy, lazy_summary
 
 
 class _Default:
@@ -20,37 +25,8 @@ class _Default:
         return "<default>"
 
 
+#: ``mask_var``'s default: ``var['highly_variable']`` when present, else all genes.
 DEFAULT = _Default()
-
-
-def check_adata(adata: Any) -> AnnData:
-    """Reject anything that is not a non-empty AnnData."""
-    if not isinstance(adata, AnnData):
-        raise TypeError(f"Expected an AnnData object, got {type(adata).__name__}.")
-    if adata.n_obs == 0 or adata.n_vars == 0:
-        raise ValueError(
-            f"AnnData is empty ({adata.n_obs} cells × {adata.n_vars} genes); "
-            "filter less aggressively or pass a non-empty object."
-        )
-    return adata
-
-
-def resolve_beta(beta_loss: str | float) -> float:
-    """Map a β-loss name or number onto β."""
-    if isinstance(beta_loss, str):
-        key = beta_loss.lower()
-        if key not in BETA_LOSS_NAMES:
-            raise ValueError(
-                f"Unknown beta_loss {beta_loss!r}; use one of {sorted(BETA_LOSS_NAMES)} "
-                "or a number β ≥ 0."
-            )
-        return BETA_LOSS_NAMES[key]
-    if isinstance(beta_loss, bool) or not isinstance(beta_loss, int | float | np.number):
-        raise ValueError(f"beta_loss must be a name or a number, got {beta_loss!r}.")
-    beta = float(beta_loss)
-    if not np.isfinite(beta) or beta < 0:
-        raise ValueError(f"beta_loss must be a finite number ≥ 0, got {beta_loss!r}.")
-    return beta
 
 
 def resolve_mask_var(adata: AnnData, mask_var: Any) -> np.ndarray | None:
@@ -59,8 +35,8 @@ def resolve_mask_var(adata: AnnData, mask_var: Any) -> np.ndarray | None:
     ``DEFAULT`` means ``var['highly_variable']`` when present, else all genes.
     """
     if mask_var is DEFAULT:
-        if "highly_variable" in adata.var.columns:
-            mask_var = "highly_variable"
+        if C.Scanpy.HIGHLY_VARIABLE in adata.var.columns:
+            mask_var = C.Scanpy.HIGHLY_VARIABLE
         else:
             return None
     if mask_var is None:
@@ -83,6 +59,17 @@ def resolve_mask_var(adata: AnnData, mask_var: Any) -> np.ndarray | None:
     return mask
 
 
+def mask_description(mask_var: Any) -> str:
+    """How the gene mask was chosen, for ``uns[...]['params']``."""
+    if mask_var is DEFAULT:
+        return f"{C.Scanpy.HIGHLY_VARIABLE} if present"
+    if mask_var is None:
+        return "None"
+    if isinstance(mask_var, str):
+        return mask_var
+    return "boolean array"
+
+
 def _as_float(X: np.ndarray | sp.spmatrix) -> np.ndarray | sp.csr_matrix:
     """float64 stays float64; everything else becomes float32 (CSR when sparse)."""
     dtype = np.float64 if X.dtype == np.float64 else np.float32
@@ -103,7 +90,7 @@ def get_matrix(
 ) -> np.ndarray | sp.csr_matrix:
     """The matrix to factorise: cells × selected genes, validated, float32/float64.
 
-    Never modifies ``adata``; sparse input stays sparse (CSR).
+    Never modifies ``adata``; sparse input stays sparse (CSR), lazy input lazy.
     """
     if layer is None:
         X = adata.X
@@ -118,8 +105,8 @@ def get_matrix(
         where = f"adata.layers[{layer!r}]"
     if X is None:
         raise ValueError(f"{where} is empty (None); store a matrix there or pick another layer.")
-    if is_dask(X):
-        return _get_dask_matrix(X, where, mask, allow_zeros)
+    if is_lazy(X):
+        return _get_lazy_matrix(X, where, mask, allow_zeros)
     if hasattr(X, "to_memory"):
         X = X.to_memory()
     if not sp.issparse(X):
@@ -153,8 +140,8 @@ def get_matrix(
     return X
 
 
-def _get_dask_matrix(X, where: str, mask: np.ndarray | None, allow_zeros: bool):
-    """Lazy counterpart of :func:`get_matrix` for dask arrays (validated in one pass)."""
+def _get_lazy_matrix(X, where: str, mask: np.ndarray | None, allow_zeros: bool):
+    """Lazy counterpart of :func:`get_matrix` (validated in one pass over the blocks)."""
     if np.dtype(X.dtype).kind not in "biuf":
         raise ValueError(f"{where} has dtype {X.dtype}; expected a numeric matrix.")
     if mask is not None:
@@ -163,7 +150,7 @@ def _get_dask_matrix(X, where: str, mask: np.ndarray | None, allow_zeros: bool):
     X = X.astype(dtype).rechunk({1: -1})
     if X.shape[0] == 0 or X.shape[1] == 0:
         raise ValueError("The selected matrix is empty; check layer= and mask_var=.")
-    summary = dask_summary(X)
+    summary = lazy_summary(X)
     if not summary["finite"]:
         raise ValueError(f"{where} contains NaN or infinite values; remove or impute them.")
     if summary["min"] < 0:
@@ -197,7 +184,8 @@ def guard_memory(
         return  # the regular validation reports these
     n = adata.n_obs
     m = int(mask.sum()) if mask is not None else adata.n_vars
-    lazy = is_dask(X)
+    lazy = is_lazy(X)
+    # A lazy array's ``_meta`` is an empty block of its chunk type (ndarray when dense).
     sparse = sp.issparse(X) or (lazy and not isinstance(getattr(X, "_meta", None), np.ndarray))
     nnz = X.nnz if sp.issparse(X) else n * m
     itemsize = 8 if np.dtype(X.dtype) == np.float64 else 4
@@ -221,7 +209,7 @@ def rescale_extreme(X, low: float = 1e-3, high: float = 1e4):
     Returns the matrix to fit and the factor ``s`` with ``X = s · returned``; data whose
     largest value already lies in [``low``, ``high``] is returned as is with ``s = 1``.
     """
-    if is_dask(X):
+    if is_lazy(X):
         return X, 1.0
     values = X.data if sp.issparse(X) else X
     peak = float(values.max()) if values.size else 1.0
@@ -235,127 +223,47 @@ def rescale_extreme(X, low: float = 1e-3, high: float = 1e4):
     return X, peak
 
 
-def check_finite_result(*arrays: np.ndarray, hint: str) -> None:
-    """Never store NaN/inf: fail loudly (the AnnData is still untouched at this point)."""
-    for array in arrays:
-        if not np.isfinite(array).all():
-            raise FloatingPointError(
-                f"The fit produced non-finite values, so nothing was stored; {hint}."
-            )
+def representation(adata: AnnData, use_rep: str | None) -> tuple[Any, str]:
+    """The matrix cell–cell distances are measured on, and its name.
 
-
-def check_rank(n_components: Any, shape: tuple[int, int], name: str = "n_components") -> int:
-    """A rank between 1 and min(shape)."""
-    if isinstance(n_components, bool) or not isinstance(n_components, int | np.integer):
-        raise ValueError(f"{name} must be an integer, got {n_components!r}.")
-    k = int(n_components)
-    if k < 1 or k > min(shape):
-        raise ValueError(
-            f"{name}={k} is impossible for a {shape[0]} × {shape[1]} matrix; "
-            f"choose 1 ≤ {name} ≤ {min(shape)}."
-        )
-    return k
-
-
-def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
-    """A value among ``choices``."""
-    if value not in choices:
-        raise ValueError(f"Unknown {name} {value!r}; use one of {list(choices)}.")
-    return value
-
-
-def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    """An integer ≥ ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{name} must be an integer ≥ {minimum}, got {value!r}.")
-    return int(value)
-
-
-def check_nonnegative(value: Any, name: str) -> float:
-    """A finite float ≥ 0."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number ≥ 0, got {value!r}.") from None
-    if not np.isfinite(v) or v < 0:
-        raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}.")
-    return v
-
-
-def h5ad_safe(value: Any) -> Any:
-    """Convert a value into something ``write_h5ad`` stores and reads back unchanged."""
-    if value is None:
-        return "None"
-    if isinstance(value, Mapping):
-        return {str(k): h5ad_safe(v) for k, v in value.items()}
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        return float(value)
-    if isinstance(value, str):
-        return value
-    if isinstance(value, tuple | list):
-        arr = np.asarray(value)
-        if arr.dtype.kind in "biuf":
-            return arr
-        return np.asarray([str(v) for v in value])
-    if isinstance(value, np.ndarray):
-        return value
-    return str(value)
-
-
-def mask_description(mask_var: Any) -> str:
-    """How the gene mask was chosen, for ``uns[...]['params']``."""
-    if mask_var is DEFAULT:
-        return "highly_variable if present"
-    if mask_var is None:
-        return "None"
-    if isinstance(mask_var, str):
-        return mask_var
-    return "boolean array"
-
-
-def expand_loadings(H_t: np.ndarray, mask: np.ndarray | None, n_vars: int) -> np.ndarray:
-    """Put loadings of the selected genes back at full length; masked-out genes get zeros.
-
-    ``H_t`` has genes on its first axis (any trailing shape).
+    ``None`` means ``obsm['X_pca']`` when present, else ``adata.X``. A lazy representation
+    is computed block by block (on the active ``dask.distributed`` client when there is
+    one): only it (n × p) comes back to this process, whatever it was derived from never
+    needs to, but it must fit in memory.
     """
-    if mask is None:
-        return np.ascontiguousarray(H_t)
-    full = np.zeros((n_vars, *H_t.shape[1:]), dtype=H_t.dtype)
-    full[mask] = H_t
-    return full
-
-
-def progress_enabled() -> bool:
-    """Progress bars are shown unless scanpy's verbosity is at 'error' only."""
-    import scanpy as sc
-
-    return int(sc.settings.verbosity) >= 1
-
-
-def progress_bar(total: int, desc: str):
-    """A tqdm bar (notebook-aware) that respects scanpy's verbosity."""
-    try:  # widget bars in notebooks only where ipywidgets can draw them
-        import ipywidgets  # noqa: F401
-        from tqdm.auto import tqdm
-    except ImportError:
-        from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, disable=not progress_enabled(), leave=False)
-
-
-def prepare_target(adata: AnnData, copy: bool) -> AnnData:
-    """The object results are written to: a copy when ``copy=True``."""
-    return adata.copy() if copy else adata
-
-
-def check_random_state(random_state: Any) -> int | None:
-    """Seeds are ints (or None for fresh entropy)."""
-    if random_state is None:
-        return None
-    if isinstance(random_state, bool) or not isinstance(random_state, int | np.integer):
-        raise ValueError(f"random_state must be an int or None, got {random_state!r}.")
-    return int(random_state)
+    if use_rep is None:
+        use_rep = C.DEFAULT_REP if C.DEFAULT_REP in adata.obsm else C.Scanpy.X
+    if use_rep == C.Scanpy.X:
+        rep = adata.X
+        if rep is None:
+            raise ValueError(
+                "No representation to build a cell graph from: adata.X is empty and "
+                f"adata.obsm has no {C.DEFAULT_REP!r}. Run sc.pp.pca(adata) or pass "
+                "use_rep=<obsm key>."
+            )
+    else:
+        if use_rep not in adata.obsm:
+            raise KeyError(
+                f"use_rep={use_rep!r} is not a key of adata.obsm "
+                f"(available: {list(adata.obsm.keys())}); pass use_rep='X' for adata.X."
+            )
+        rep = adata.obsm[use_rep]
+    if is_lazy(rep):
+        if np.dtype(rep.dtype).kind not in "biuf":
+            raise ValueError(f"Representation {use_rep!r} has dtype {rep.dtype}; expected numbers.")
+        rep = rep.compute()
+    if hasattr(rep, "to_memory"):
+        rep = rep.to_memory()
+    if hasattr(rep, "to_numpy"):
+        rep = rep.to_numpy()
+    if sp.issparse(rep):
+        rep = sp.csr_matrix(rep, dtype=np.float64)
+        values = rep.data
+    else:
+        rep = np.asarray(rep, dtype=np.float64)
+        values = rep
+    if rep.ndim != 2 or rep.shape[0] != adata.n_obs or rep.shape[1] == 0:
+        raise ValueError(f"Representation {use_rep!r} has shape {rep.shape}; expected (n_obs, p).")
+    if values.size and not np.isfinite(values).all():
+        raise ValueError(f"Representation {use_rep!r} contains NaN or infinite values.")
+    return rep, use_rep

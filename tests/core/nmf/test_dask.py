@@ -2,9 +2,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from scnmf._core.nmf.hals import hals
-from scnmf._core.nmf.init import initialize
-from scnmf._core.nmf.mu import mu
+from scnmf._core.nmf import hals, mu, run_solver
+from scnmf._core.nmf.init import initialize, randomized_svd
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
@@ -14,11 +13,17 @@ def _dask(X, rows=37):
     return da.from_array(X, chunks=(rows, X.shape[1]), asarray=False)
 
 
+def dask_mu(X, W, H, **kwargs):
+    return run_solver(X, W, H, solver="mu", **kwargs)
+
+
+def dask_hals(X, W, H, **kwargs):
+    return run_solver(X, W, H, solver="hals", **kwargs)
+
+
 @pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("beta", [2.0, 1.0, 1.5])
 def test_dask_mu_equals_in_memory(counts, sparse, beta):
-    from scnmf._core.nmf.ops_dask import dask_mu
-
     X = sp.csr_matrix(counts) if sparse else counts
     W0, H0 = initialize(X, 4, "nndsvda", random_state=0)
     ref = mu(X, W0, H0, beta=beta, max_iter=25, tol=0)
@@ -30,8 +35,6 @@ def test_dask_mu_equals_in_memory(counts, sparse, beta):
 
 
 def test_dask_hals_equals_in_memory(counts_csr):
-    from scnmf._core.nmf.ops_dask import dask_hals
-
     W0, H0 = initialize(counts_csr, 4, "nndsvda", random_state=0)
     ref = hals(counts_csr, W0, H0, max_iter=20, tol=0, max_inner=3)
     got = dask_hals(_dask(counts_csr), W0, H0, max_iter=20, tol=0, max_inner=3)
@@ -40,8 +43,6 @@ def test_dask_hals_equals_in_memory(counts_csr):
 
 
 def test_dask_tolerance_stop_matches(counts):
-    from scnmf._core.nmf.ops_dask import dask_mu
-
     W0, H0 = initialize(counts, 3, "nndsvda", random_state=0)
     ref = mu(counts, W0, H0, beta=1.0, max_iter=300, tol=1e-3)
     got = dask_mu(_dask(counts), W0, H0, beta=1.0, max_iter=300, tol=1e-3)
@@ -50,18 +51,14 @@ def test_dask_tolerance_stop_matches(counts):
 
 
 def test_dask_rejects_gene_chunks(counts):
-    from scnmf._core.nmf.ops_dask import dask_mu
-
     X = da.from_array(counts, chunks=(40, 20))
     W0, H0 = initialize(counts, 3, "random", random_state=0)
     with pytest.raises(ValueError, match="one chunk"):
         dask_mu(X, W0, H0, max_iter=2)
 
 
-def test_dask_randomized_svd_matches_exact(counts_csr):
-    from scnmf._core.nmf.ops_dask import dask_randomized_svd
-
-    _, S, _ = dask_randomized_svd(_dask(counts_csr), 3, n_power_iter=4)
+def test_randomized_svd_on_dask_matches_exact(counts_csr):
+    _, S, _ = randomized_svd(_dask(counts_csr), 3)
     exact = np.linalg.svd(counts_csr.toarray(), compute_uv=False)[:3]
     np.testing.assert_allclose(S, exact, rtol=1e-3)
 
@@ -107,7 +104,7 @@ def test_tl_nmf_agd_on_dask_refused_before_any_fit(adata, monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("the warm start ran before the refusal")
 
-    monkeypatch.setattr(dist, "dask_hals", fail)
+    monkeypatch.setattr(dist, "DaskEngine", fail)
     with pytest.raises(ValueError, match="compute the dask array first"):
         snmf.tl.nmf(lazy, 2, solver="agd")
     assert "X_nmf" not in lazy.obsm

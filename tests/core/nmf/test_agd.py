@@ -5,9 +5,8 @@ import pytest
 import scipy.sparse as sp
 
 from scnmf._core.nmf import agd as agd_module
+from scnmf._core.nmf import hals, mu
 from scnmf._core.nmf.agd import AGDResult, agd, decode, hard_threshold
-from scnmf._core.nmf.hals import hals
-from scnmf._core.nmf.mu import mu
 from scnmf.datasets import correlated_programs
 from scnmf.metrics import cosine_error, match_programs, matched_relative_error
 

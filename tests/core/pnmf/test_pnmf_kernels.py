@@ -3,7 +3,8 @@ import pytest
 import scipy.sparse as sp
 
 from scnmf._core.pnmf._kernels import cell_step, cell_sums, empty_like_rows
-from scnmf._core.pnmf.gnmf import SIGMA, _lin_step
+from scnmf._core.pnmf.gnmf import SIGMA
+from scnmf._core.pnmf.ops_numpy import lin_step
 
 
 def _case(seed, dtype, with_graph, with_pull, n=700, k=6):
@@ -35,7 +36,7 @@ def test_cell_step_matches_numpy_lin_step(dtype, with_graph, with_pull):
         diag = lam1 * deg[:, None]
     if with_pull:
         grad -= pull
-    expected = _lin_step(W, grad, HHt, left=False, shrink=shrink, diag=diag)
+    expected = lin_step(W, grad, HHt, left=False, shrink=shrink, diag=diag)
     out = np.empty_like(W)
     cell_step(W, XHt, HHt, AW, deg, pull, lam1, shrink, SIGMA, out)
     rtol = 1e-4 if dtype == np.float32 else 1e-10

@@ -6,8 +6,9 @@ from scnmf._core.graph.edges import candidate_edges
 from scnmf._core.graph.laplacian import epsilon_graph, knn_graph
 from scnmf._core.graph.persistence import persistence, select_scales
 from scnmf._core.nmf.init import initialize
+from scnmf._core.pnmf import fit_pnmf
 from scnmf._core.pnmf.gnmf import graph_nmf
-from scnmf._core.pnmf.pnmf import pnmf
+from scnmf._core.pnmf.ops_numpy import NumpyGraphOps
 from scnmf.datasets import concentric_circles
 
 
@@ -18,8 +19,8 @@ def circles_fit():
     edges = candidate_edges(adata.X)
     P = persistence(edges)
     assert P.canonical.size == 80
-    res = pnmf(adata.X, edges, P.canonical, 2, lambda_graph=100, lambda_scale=100,
-               lambda_anchor=1, keep_inner_losses=True)  # fmt: skip
+    res = fit_pnmf(adata.X, edges, P.canonical, 2, lambda_graph=100, lambda_scale=100,
+               lambda_anchor=1, keep_inner_losses=True, device="cpu")  # fmt: skip
     return adata, res
 
 
@@ -59,8 +60,10 @@ def test_reference_normalisation_mode_runs_and_differs(counts):
     edges = candidate_edges(counts)
     P = persistence(edges)
     scales = P.canonical[select_scales(P.canonical, P.n_components, 4)]
-    a = pnmf(counts, edges, scales, 3, n_sweeps=2, max_inner_iter=30, normalize="iteration")
-    b = pnmf(counts, edges, scales, 3, n_sweeps=2, max_inner_iter=30)
+    a = fit_pnmf(
+        counts, edges, scales, 3, n_sweeps=2, max_inner_iter=30, normalize="iteration", device="cpu"
+    )
+    b = fit_pnmf(counts, edges, scales, 3, n_sweeps=2, max_inner_iter=30, device="cpu")
     assert a.W.shape == b.W.shape == (4, counts.shape[0], 3)
     # programs have unit norm after every iteration in the reference mode
     np.testing.assert_allclose(np.linalg.norm(a.H, axis=2), 1.0, rtol=1e-10)
@@ -70,10 +73,10 @@ def test_sparse_equals_dense_and_deterministic(counts, counts_csr):
     edges = candidate_edges(np.log1p(counts))
     P = persistence(edges)
     scales = P.canonical[select_scales(P.canonical, P.n_components, 3)]
-    kw = dict(n_sweeps=2, max_inner_iter=25, random_state=1)
-    dense = pnmf(counts, edges, scales, 4, **kw)
-    sparse = pnmf(counts_csr, edges, scales, 4, **kw)
-    again = pnmf(counts_csr, edges, scales, 4, **kw)
+    kw = dict(n_sweeps=2, max_inner_iter=25, random_state=1, device="cpu")
+    dense = fit_pnmf(counts, edges, scales, 4, **kw)
+    sparse = fit_pnmf(counts_csr, edges, scales, 4, **kw)
+    again = fit_pnmf(counts_csr, edges, scales, 4, **kw)
     np.testing.assert_allclose(sparse.W, dense.W, rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(sparse.H, dense.H, rtol=1e-6, atol=1e-8)
     np.testing.assert_array_equal(sparse.W, again.W)
@@ -84,8 +87,8 @@ def test_gnmf_monotone_and_graph_smooths(counts):
     X = np.log1p(counts)
     A = knn_graph(X, 5)
     W0, H0 = initialize(X, 4, "nndsvda", 0)
-    plain = graph_nmf(X, W0, H0, max_iter=200, tol=0)
-    smooth = graph_nmf(X, W0, H0, A=A, lambda_graph=50.0, max_iter=200, tol=0)
+    plain = graph_nmf(NumpyGraphOps(X), W0, H0, max_iter=200, tol=0)
+    smooth = graph_nmf(NumpyGraphOps(X), W0, H0, A=A, lambda_graph=50.0, max_iter=200, tol=0)
     for res in (plain, smooth):
         assert np.all(np.diff(res.loss) <= 1e-10 * np.abs(res.loss[:-1]))
     L = sp.diags(np.asarray(A.sum(1)).ravel()) - A
@@ -93,11 +96,5 @@ def test_gnmf_monotone_and_graph_smooths(counts):
     assert roughness(smooth.W) < roughness(plain.W)
     # a graph with no edges is plain NMF
     empty = epsilon_graph(candidate_edges(X), 0.0)
-    same = graph_nmf(X, W0, H0, A=empty, lambda_graph=50.0, max_iter=20, tol=0)
-    np.testing.assert_allclose(same.W, graph_nmf(X, W0, H0, max_iter=20, tol=0).W)
-
-
-def test_bad_normalize_raises(counts):
-    W0, H0 = initialize(counts, 2)
-    with pytest.raises(ValueError, match="normalize"):
-        graph_nmf(counts, W0, H0, normalize="always")
+    same = graph_nmf(NumpyGraphOps(X), W0, H0, A=empty, lambda_graph=50.0, max_iter=20, tol=0)
+    np.testing.assert_allclose(same.W, graph_nmf(NumpyGraphOps(X), W0, H0, max_iter=20, tol=0).W)

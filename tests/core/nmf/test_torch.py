@@ -2,21 +2,27 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from scnmf._core.nmf.hals import hals
+from scnmf._core._backends.select import Backend
+from scnmf._core.nmf import hals, mu, run_solver
 from scnmf._core.nmf.init import initialize
-from scnmf._core.nmf.mu import mu
 
 torch = pytest.importorskip("torch")
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
+def torch_mu(X, W, H, *, device, **kwargs):
+    return run_solver(X, W, H, solver="mu", device=Backend("torch", device), **kwargs)
+
+
+def torch_hals(X, W, H, *, device, **kwargs):
+    return run_solver(X, W, H, solver="hals", device=Backend("torch", device), **kwargs)
+
+
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("beta", [2.0, 1.0, 1.5, 0.5])
 def test_torch_mu_matches_cpu_engine(counts, device, sparse, beta):
-    from scnmf._core.nmf.ops_torch import torch_mu
-
     X = sp.csr_matrix(counts) if sparse else counts
     W0, H0 = initialize(X, 4, "nndsvda", random_state=0)
     ref = mu(X, W0, H0, beta=beta, max_iter=30, tol=0)
@@ -29,8 +35,6 @@ def test_torch_mu_matches_cpu_engine(counts, device, sparse, beta):
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_torch_hals_matches_cpu_engine(counts_csr, device):
-    from scnmf._core.nmf.ops_torch import torch_hals
-
     W0, H0 = initialize(counts_csr, 4, "nndsvda", random_state=0)
     ref = hals(counts_csr, W0, H0, max_iter=20, tol=0, max_inner=3)
     got = torch_hals(counts_csr, W0, H0, max_iter=20, tol=0, max_inner=3, device=device)
@@ -39,8 +43,6 @@ def test_torch_hals_matches_cpu_engine(counts_csr, device):
 
 
 def test_float32_on_device(counts_csr):
-    from scnmf._core.nmf.ops_torch import torch_mu
-
     X = counts_csr.astype(np.float32)
     W0, H0 = initialize(X, 3, "nndsvda", random_state=0)
     got = torch_mu(X, W0, H0, beta=1.0, max_iter=20, tol=0, device="cpu")

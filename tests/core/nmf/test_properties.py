@@ -6,9 +6,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from scnmf._core.nmf import hals, mu
 from scnmf._core.nmf.beta import beta_divergence
-from scnmf._core.nmf.hals import hals
-from scnmf._core.nmf.mu import mu
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 betas = st.sampled_from([0.0, 0.5, 1.0, 1.5, 2.0, 3.0])

@@ -1,0 +1,83 @@
+"""Writing ``tl`` results: h5ad-safe values, full-length loadings, all keys at once.
+
+Results are computed completely before anything is written, so a failing or interrupted
+call leaves the AnnData as it was; :func:`store` then writes every slot in one go.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from anndata import AnnData
+
+#: AnnData slots :func:`store` writes, in the order the log lists them.
+SLOTS: tuple[str, ...] = ("obsm", "varm", "obs", "uns")
+
+
+def h5ad_safe(value: Any) -> Any:
+    """Convert a value into something ``write_h5ad`` stores and reads back unchanged."""
+    if value is None:
+        return "None"
+    if isinstance(value, Mapping):
+        return {str(k): h5ad_safe(v) for k, v in value.items()}
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, tuple | list):
+        arr = np.asarray(value)
+        if arr.dtype.kind in "biuf":
+            return arr
+        return np.asarray([str(v) for v in value])
+    if isinstance(value, np.ndarray):
+        return value
+    return str(value)
+
+
+def expand_loadings(H_t: np.ndarray, mask: np.ndarray | None, n_vars: int) -> np.ndarray:
+    """Put loadings of the selected genes back at full length; masked-out genes get zeros.
+
+    ``H_t`` has genes on its first axis (any trailing shape).
+    """
+    if mask is None:
+        return np.ascontiguousarray(H_t)
+    full = np.zeros((n_vars, *H_t.shape[1:]), dtype=H_t.dtype)
+    full[mask] = H_t
+    return full
+
+
+def check_finite_result(*arrays: np.ndarray, hint: str) -> None:
+    """Never store NaN/inf: fail loudly (the AnnData is still untouched at this point)."""
+    for array in arrays:
+        if not np.isfinite(array).all():
+            raise FloatingPointError(
+                f"The fit produced non-finite values, so nothing was stored; {hint}."
+            )
+
+
+def store(adata: AnnData, copy: bool, **slots: Mapping[str, Any]) -> AnnData:
+    """Write ``obsm=``, ``varm=``, ``obs=`` and ``uns=`` entries into ``adata`` (or a copy).
+
+    Returns the AnnData written to. Existing keys are overwritten, as scanpy does.
+    """
+    unknown = set(slots) - set(SLOTS)
+    if unknown:
+        raise TypeError(f"store() writes {list(SLOTS)}, not {sorted(unknown)}.")
+    target = adata.copy() if copy else adata
+    for slot in SLOTS:
+        container = getattr(target, slot)
+        for key, value in slots.get(slot, {}).items():
+            container[key] = value
+    return target
+
+
+def added(**slots: Mapping[str, Any]) -> str:
+    """The log's list of what :func:`store` wrote (``deep=`` text of ``logg.info``)."""
+    written = [f".{slot}[{key!r}]" for slot in SLOTS for key in slots.get(slot, {})]
+    return "added\n    " + ", ".join(written)
