@@ -13,6 +13,10 @@ def run_demo(out: Path, *, fast: bool = False, force: bool = False) -> int:
     Writes ``demo.h5ad`` and PNG figures into ``out`` and prints how well each method's
     cells group by the known cell types.
     """
+    from ._io import check_output_file, check_output_folder, write_h5ad_atomic
+
+    out = check_output_folder(out, what="demo output (--out)")
+    target = check_output_file(out / "demo.h5ad", force, what="demo output")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -21,13 +25,8 @@ def run_demo(out: Path, *, fast: bool = False, force: bool = False) -> int:
 
     from . import _keys as C
     from . import datasets, pl, tl
-    from ._io import write_h5ad_atomic
     from .metrics import agreement, kmeans_agreement
 
-    out = Path(out)
-    target = out / "demo.h5ad"
-    if target.exists() and not force:
-        raise FileExistsError(f"{target} exists; pass --force to overwrite it.")
     out.mkdir(parents=True, exist_ok=True)
 
     adata = datasets.pbmc68k_counts()

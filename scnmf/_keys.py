@@ -40,6 +40,103 @@ class Scanpy:
 #: Representation used for cell–cell distances when present (else ``adata.X``).
 DEFAULT_REP = Scanpy.PCA
 
+#: ``uns`` records of scanpy (its functions' default ``key_added``) and who writes them:
+#: a scnmf ``key_added`` must not replace them.
+SCANPY_UNS: dict[str, str] = {
+    "neighbors": "sc.pp.neighbors",
+    "pca": "sc.pp.pca",
+    "umap": "sc.tl.umap",
+    "tsne": "sc.tl.tsne",
+    "diffmap_evals": "sc.tl.diffmap",
+    "draw_graph": "sc.tl.draw_graph",
+    "leiden": "sc.tl.leiden",
+    "louvain": "sc.tl.louvain",
+    "rank_genes_groups": "sc.tl.rank_genes_groups",
+    "rank_genes_groups_filtered": "sc.tl.filter_rank_genes_groups",
+    "paga": "sc.tl.paga",
+    "dpt": "sc.tl.dpt",
+    "iroot": "sc.tl.dpt",
+    "hvg": "sc.pp.highly_variable_genes",
+    "log1p": "sc.pp.log1p",
+    "ingest": "sc.tl.ingest",
+    "spatial": "scanpy's spatial readers",
+}
+#: Name patterns of scanpy's ``uns`` records: prefix or suffix → who writes them.
+SCANPY_UNS_PREFIXES: dict[str, str] = {"dendrogram_": "sc.tl.dendrogram"}
+SCANPY_UNS_SUFFIXES: dict[str, str] = {"_colors": "scanpy's plots (category colours)"}
+#: ``obsm`` embeddings of scanpy (and its ``sc.external`` wrappers).
+SCANPY_OBSM: dict[str, str] = {
+    "X_pca": "sc.pp.pca",
+    "X_umap": "sc.tl.umap",
+    "X_tsne": "sc.tl.tsne",
+    "X_diffmap": "sc.tl.diffmap",
+    "X_pca_harmony": "sc.external.pp.harmony_integrate",
+    "X_scanorama": "sc.external.pp.scanorama_integrate",
+    "X_phate": "sc.external.tl.phate",
+}
+SCANPY_OBSM_PREFIXES: dict[str, str] = {"X_draw_graph_": "sc.tl.draw_graph"}
+
+
+def _reserved(name: str, exact: dict, prefixes: dict, suffixes: dict) -> str:
+    if name in exact:
+        return exact[name]
+    for pattern, who in prefixes.items():
+        if name.startswith(pattern):
+            return who
+    for pattern, who in suffixes.items():
+        if name.endswith(pattern):
+            return who
+    return ""
+
+
+def scanpy_collision(key_added: str) -> str:
+    """What of scanpy's a result under ``key_added`` would replace (``''`` when nothing).
+
+    The ``uns`` record is ``key_added`` itself and the embedding ``obsm['X_' + key_added]``
+    (the other keys derived from it, ``X_<key>_scales``, ``<key>_loadings``, … are not
+    scanpy's).
+    """
+    found = []
+    who = _reserved(key_added, SCANPY_UNS, SCANPY_UNS_PREFIXES, SCANPY_UNS_SUFFIXES)
+    if who:
+        found.append(f"adata.uns[{key_added!r}] (written by {who})")
+    obsm = obsm_key(key_added)
+    who = _reserved(obsm, SCANPY_OBSM, SCANPY_OBSM_PREFIXES, {})
+    if who:
+        found.append(f"adata.obsm[{obsm!r}] (written by {who})")
+    return " and ".join(found)
+
+
+def _unsafe(c: str) -> bool:
+    return c in "/\\" or ord(c) < 32 or ord(c) == 127
+
+
+def key_problem(key: str) -> str:
+    """Why ``key`` cannot name an entry of an ``.h5ad`` (or ``.zarr``) file; ``''`` if it can.
+
+    ``'/'`` separates groups in both (``read_h5ad`` cannot read such a file back at all),
+    a backslash is a folder separator of zarr on Windows, control characters are cut (NUL ends
+    an HDF5 name) and a leading ``'.'`` names ``.``/``..`` or zarr's own metadata.
+    """
+    reasons = []
+    if "/" in key:
+        reasons.append(
+            "'/' separates groups in .h5ad and .zarr files: read_h5ad could not read the "
+            "file back at all"
+        )
+    if "\\" in key:
+        reasons.append("'\\' separates folders of a .zarr store on Windows (the entry is lost)")
+    if any(ord(c) < 32 or ord(c) == 127 for c in key):
+        reasons.append("control characters are cut from .h5ad names (NUL ends an HDF5 name)")
+    if key.startswith("."):
+        reasons.append("a leading '.' names '.', '..' or zarr's metadata ('.zattrs')")
+    return f"{key!r} cannot name an entry of a file: {'; '.join(reasons)}" if reasons else ""
+
+
+def safe_key(key: str) -> str:
+    """``key`` with every character :func:`key_problem` refuses replaced by ``'_'``."""
+    return "".join("_" if _unsafe(c) else c for c in key).lstrip(".") or "result"
+
 
 def obsm_key(key_added: str) -> str:
     """Embedding key in ``.obsm`` for a result stored under ``key_added``."""

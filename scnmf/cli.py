@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from . import _keys as C
-from ._io import write_h5ad_atomic
+from ._io import check_output_file, check_output_folder, write_h5ad_atomic
 
 
 def _beta(value: str) -> str | float:
@@ -21,8 +22,12 @@ def _read(path: str):
     import anndata as ad
 
     p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"input {p} is a folder, not a file; give the path of an .h5ad file.")
     if not p.is_file():
-        raise FileNotFoundError(f"input file {p} does not exist.")
+        raise FileNotFoundError(f"input file {p} does not exist; check the path.")
+    if not os.access(p, os.R_OK):
+        raise ValueError(f"cannot read the input {p}: permission denied; check its permissions.")
     try:
         return ad.read_h5ad(p)
     except Exception as err:  # h5py/anndata raise many types for a bad file
@@ -49,6 +54,7 @@ def save_figures(adata, plots: list[tuple[str, object, dict]], figures: Path) ->
 
 def _finish(adata, args, plots) -> int:
     write_h5ad_atomic(adata, Path(args.output), args.force)
+    args.written = True
     print(f"wrote {args.output}")
     if args.figures:
         for path in save_figures(adata, plots, Path(args.figures)):
@@ -57,9 +63,10 @@ def _finish(adata, args, plots) -> int:
 
 
 def _check_output(args) -> None:
-    out = Path(args.output)
-    if out.exists() and not args.force:
-        raise FileExistsError(f"{out} exists; pass --force to overwrite it.")
+    """Every problem with ``-o`` and ``--figures``, found before the input is read."""
+    check_output_file(args.output, args.force, what="output (-o)")
+    if args.figures:
+        check_output_folder(args.figures, what="--figures")
 
 
 def cmd_nmf(args: argparse.Namespace) -> int:
@@ -239,15 +246,37 @@ def _shared_options(parser: argparse.ArgumentParser, key: str) -> None:
     parser.add_argument("--force", action="store_true", help="overwrite an existing output")
 
 
+def _describe(err: BaseException) -> str:
+    """The message of an error, without Python's quoting of ``KeyError`` or raw errno text."""
+    if isinstance(err, KeyError) and err.args:
+        return str(err.args[0])
+    if isinstance(err, OSError) and err.strerror:  # raised by the OS, not by scnmf
+        where = f" ({err.filename})" if err.filename else ""
+        return f"{err.strerror.lower()}{where}."
+    return str(err)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``scnmf`` command."""
+    """Entry point of the ``scnmf`` command.
+
+    Exit status: 0 on success, 2 for an error (a one-line message on stderr; the output is
+    written only after a successful fit, atomically), 130 when interrupted with Ctrl-C.
+    """
+    from ._core.memory import InsufficientMemoryError
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, KeyError, FileNotFoundError, FileExistsError, TypeError) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"scnmf {args.command}: error: {message}", file=sys.stderr)
+    except (ValueError, KeyError, TypeError, OSError, InsufficientMemoryError) as err:
+        print(f"scnmf {args.command}: error: {_describe(err)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        done = f"{args.output} was written" if getattr(args, "written", False) else None
+        print(
+            f"scnmf {args.command}: interrupted; {done or 'no output was written'}.",
+            file=sys.stderr,
+        )
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -20,7 +20,7 @@ def programs(adata: AnnData, key: str = C.NMF_KEY, n_genes: int = 10) -> pd.Data
         The ``key_added`` of the factorisation, or a ``varm`` key holding genes × programs
         directly (e.g. a deep-NMF layer, ``'deep_nmf_l2'``).
     n_genes
-        Genes per program.
+        Genes per program: an integer 1 … ``adata.n_vars``.
 
     Returns
     -------
@@ -35,6 +35,15 @@ def programs(adata: AnnData, key: str = C.NMF_KEY, n_genes: int = 10) -> pd.Data
     >>> snmf.get.programs(adata, n_genes=3).shape
     (3, 5)
     """
+    if (
+        not isinstance(n_genes, int | np.integer)
+        or isinstance(n_genes, bool | np.bool_)
+        or not 1 <= n_genes <= adata.n_vars
+    ):
+        raise ValueError(
+            f"Invalid option {n_genes!r} for n_genes. Valid options are integers 1 … "
+            f"{adata.n_vars} (the number of genes); pass e.g. n_genes={min(10, adata.n_vars)}."
+        )
     name = C.factor_keys(key).varm
     if name not in adata.varm and key in adata.varm:
         name = key
@@ -43,7 +52,7 @@ def programs(adata: AnnData, key: str = C.NMF_KEY, n_genes: int = 10) -> pd.Data
     loadings = np.asarray(adata.varm[name])
     if loadings.ndim != 2:
         raise ValueError(f"adata.varm[{name!r}] is not a genes × programs matrix.")
-    order = np.argsort(-loadings, axis=0, kind="stable")[:n_genes]
+    order = np.argsort(-loadings, axis=0, kind="stable")[: int(n_genes)]
     names = np.asarray(adata.var_names)
     return pd.DataFrame(
         {f"program_{j}": names[order[:, j]] for j in range(loadings.shape[1])},

@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 from anndata import AnnData
 
 from .. import _keys as C
 from .._docs import doc_params
-from ._utils import PL_DOCS, finish, new_axes, stored
+from ._utils import (
+    PL_DOCS,
+    count,
+    finish,
+    flag,
+    fraction,
+    new_axes,
+    obs_column,
+    stored,
+    stored_record,
+)
 
 _PRODUCER = "scnmf.tl.deep_nmf"
 U = C.DeepUns
 
 
-def _result(adata: AnnData, key: str) -> dict:
-    return stored(adata, key, f"{_PRODUCER}(adata, key_added={key!r})")
+def _result(adata: AnnData, key: str, fields=(U.RANKS,)) -> dict:
+    return stored_record(adata, key, f"{_PRODUCER}(adata, key_added={key!r})", fields)
 
 
 def hierarchy_flows(adata: AnnData, key: str = C.DEEP_NMF_KEY) -> tuple[list, list]:
@@ -41,11 +53,22 @@ def hierarchy_flows(adata: AnnData, key: str = C.DEEP_NMF_KEY) -> tuple[list, li
         ``masses`` (each sums to about one).
     """
     uns, keys = _result(adata, key), C.deep_keys(key)
-    L = len(np.asarray(uns[U.RANKS]))
+    L = len(np.atleast_1d(np.asarray(uns[U.RANKS])))
+    producer = f"{_PRODUCER}(adata, key_added={key!r})"
+    merges = uns.get(U.H, {})
+    missing = [
+        str(ell)
+        for ell in range(2, L + 1)
+        if not isinstance(merges, Mapping) or str(ell) not in merges
+    ]
+    if missing:
+        raise KeyError(
+            f"adata.uns[{key!r}][{U.H!r}] has no factor for layer {missing[0]}; rerun {producer}."
+        )
     activity_sums, program_sums, masses = [], [], []
     for ell in range(1, L + 1):
-        act = np.asarray(stored(adata, keys.obsm(ell), _PRODUCER, where="obsm"))
-        prog = np.asarray(stored(adata, keys.varm(ell), _PRODUCER, where="varm"))
+        act = np.asarray(stored(adata, keys.obsm(ell), producer, where="obsm"))
+        prog = np.asarray(stored(adata, keys.varm(ell), producer, where="varm"))
         a, p = act.sum(axis=0, dtype=np.float64), prog.sum(axis=0, dtype=np.float64)
         activity_sums.append(a)
         program_sums.append(p)
@@ -61,11 +84,6 @@ def hierarchy_flows(adata: AnnData, key: str = C.DEEP_NMF_KEY) -> tuple[list, li
 
 def _node_labels(adata, key, ell, r, labels, n_genes) -> list[str]:
     if labels != "genes":
-        if labels not in adata.obs.columns:
-            raise KeyError(
-                f"labels={labels!r} is neither 'genes' nor a column of adata.obs "
-                f"(available: {list(adata.obs.columns)[:10]})."
-            )
         clusters = np.asarray(adata.obs[C.deep_keys(key).obs(ell)]).astype(str)
         truth = np.asarray(adata.obs[labels]).astype(str)
     prog = np.asarray(adata.varm[C.deep_keys(key).varm(ell)])
@@ -137,11 +155,12 @@ def deep_hierarchy(
         known cell types): label each program by the most frequent category among the cells
         of its cluster (``obs[key + '_l{{ℓ}}']``) with its percentage.
     n_genes
-        Genes per label with ``labels='genes'``.
+        Genes per label with ``labels='genes'`` (an integer ≥ 1).
     min_flow
-        Hide bands carrying less than this fraction of their source program.
+        Hide bands carrying less than this fraction (0 … 1) of their source program.
     gap
-        Vertical space between programs, as a fraction of the column height.
+        Vertical space between programs, as a fraction of the column height (≥ 0, and less
+        than 1 / (r − 1) for the widest layer of r programs).
     {doc_ax}
     {doc_output}
 
@@ -160,8 +179,17 @@ def deep_hierarchy(
     """
     import matplotlib.pyplot as plt
 
+    if labels != "genes":
+        obs_column(adata, labels, "labels", other="'genes'")
+    n_genes = count(n_genes, "n_genes", example=3)
+    min_flow = fraction(min_flow, "min_flow")
     masses, flows = hierarchy_flows(adata, key)
     L = len(masses)
+    widest = max(len(m) for m in masses)
+    gap = fraction(gap, "gap", upper=1.0 / max(1, widest - 1), closed=widest == 1)
+    producer = f"{_PRODUCER}(adata, key_added={key!r})"
+    for ell in range(1, L + 1) if labels != "genes" else ():
+        stored(adata, C.deep_keys(key).obs(ell), producer, where="obs")  # the cluster labels
     fig, ax = new_axes(ax, figsize=(3.2 * L + 1.5, 5.0))
     cmap = plt.get_cmap("tab20")
     width = 0.06
@@ -269,8 +297,14 @@ def layer_errors(
     >>> snmf.tl.deep_nmf(adata, (6, 3), n_init_iter=50, max_iter=50)
     >>> ax = snmf.pl.layer_errors(adata, show=False)
     """
-    errors = _result(adata, key)[U.ERRORS]
-    deep = np.asarray(errors[U.DEEP], dtype=np.float64)
+    relative, log = flag(relative, "relative"), flag(log, "log")
+    errors = _result(adata, key, (U.ERRORS,))[U.ERRORS]
+    if not isinstance(errors, Mapping) or U.DEEP not in errors:
+        raise KeyError(
+            f"adata.uns[{key!r}][{U.ERRORS!r}] holds no {U.DEEP!r} errors; rerun "
+            f"{_PRODUCER}(adata, key_added={key!r})."
+        )
+    deep = np.atleast_1d(np.asarray(errors[U.DEEP], dtype=np.float64))
     multi = errors.get(U.MULTILAYER)
     if relative and multi is None:
         raise KeyError(

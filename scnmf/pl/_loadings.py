@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from anndata import AnnData
 
 from .. import _keys as C
 from .._docs import doc_params
-from ._utils import PL_DOCS, finish, new_axes, stored
+from ._utils import (
+    PL_DOCS,
+    check_key,
+    count,
+    finish,
+    flag,
+    indices,
+    new_axes,
+    stored,
+    stored_record,
+)
 
 
 @doc_params(**PL_DOCS)
@@ -33,11 +43,11 @@ def loadings(
     key
         ``key_added`` used by ``tl.nmf``.
     components
-        Programs to show (0-based); all by default.
+        Programs to show (0-based): one index or a list; all by default.
     n_genes
-        Genes per program.
+        Genes per program (an integer ≥ 1; all genes when it exceeds ``n_vars``).
     ncols
-        Panels per row.
+        Panels per row (an integer ≥ 1).
     {doc_output}
 
     Returns
@@ -55,16 +65,20 @@ def loadings(
     """
     import matplotlib.pyplot as plt
 
-    matrix = np.asarray(
-        stored(
-            adata, C.factor_keys(key).varm, f"scnmf.tl.nmf(adata, key_added={key!r})", where="varm"
+    producer = f"scnmf.tl.nmf(adata, key_added={key!r})"
+    check_key(key, producer)
+    n_genes = count(n_genes, "n_genes")
+    ncols = count(ncols, "ncols", example=4)
+    name = C.factor_keys(key).varm
+    matrix = np.asarray(stored(adata, name, producer, where="varm"))
+    if matrix.ndim != 2 or matrix.shape[0] != adata.n_vars or matrix.shape[1] == 0:
+        raise ValueError(
+            f"adata.varm[{name!r}] has shape {matrix.shape}, not genes × programs; rerun "
+            f"{producer}."
         )
-    )
     k = matrix.shape[1]
-    components = list(range(k)) if components is None else [int(c) for c in components]
-    bad = [c for c in components if not 0 <= c < k]
-    if bad:
-        raise ValueError(f"components {bad} out of range: the result has {k} programs (0…{k - 1}).")
+    components = indices(components, k, "components", "programs")
+    n_genes = min(n_genes, adata.n_vars)
     ncols = max(1, min(ncols, len(components)))
     nrows = int(np.ceil(len(components) / ncols))
     fig, axes = plt.subplots(
@@ -121,15 +135,21 @@ def loss(
     >>> ax = snmf.pl.loss(adata, show=False)
     """
     U = C.FitUns
-    result = stored(adata, key, f"scnmf.tl.nmf(adata, key_added={key!r})")
-    if U.LOSS not in result:
-        raise KeyError(f"adata.uns[{key!r}] holds no {U.LOSS!r}; it was not written by tl.nmf.")
-    values = np.asarray(result[U.LOSS], dtype=float)
+    log = flag(log, "log")
+    result = stored_record(adata, key, f"scnmf.tl.nmf(adata, key_added={key!r})", [U.LOSS])
+    values = np.asarray(result[U.LOSS])
+    if values.ndim != 1 or values.size == 0 or values.dtype.kind not in "fiu":
+        raise ValueError(
+            f"adata.uns[{key!r}][{U.LOSS!r}] is not a list of loss values (shape "
+            f"{values.shape}, dtype {values.dtype}); rerun scnmf.tl.nmf(adata, key_added={key!r})."
+        )
+    values = values.astype(float)
     fig, ax = new_axes(ax, figsize=(4.5, 3.2))
     ax.plot(np.arange(len(values)), values, color="#3a6ea5", lw=1.5)
     if log and np.all(values > 0):
         ax.set_yscale("log")
     params = result.get(U.PARAMS, {})
+    params = params if isinstance(params, Mapping) else {}
     beta = params.get("beta_loss", "")
     ax.set_xlabel("iteration")
     ax.set_ylabel(f"β-divergence (β={beta})" if beta != "" else "loss")

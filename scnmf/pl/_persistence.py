@@ -7,17 +7,18 @@ from anndata import AnnData
 
 from .. import _keys as C
 from .._docs import doc_params
-from ._utils import PL_DOCS, finish, new_axes, stored
+from .._records import check_persistence, reuse_fix
+from ._utils import PL_DOCS, count, finish, new_axes, stored
 
 
 def _read(adata: AnnData, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Diagram, scales and β0 counts of ``uns[key]``, checked as tl.pnmf checks them."""
     record = stored(adata, key, f"scnmf.tl.persistence(adata, key_added={key!r})")
+    record = check_persistence(
+        record, adata, where=f"adata.uns[{key!r}]", fix=reuse_fix(key, reader="key")
+    )
     U = C.PersistenceUns
-    for field in (U.DIAGRAM, U.SCALES, U.N_COMPONENTS):
-        if field not in record:
-            raise KeyError(f"adata.uns[{key!r}] has no {field!r}; rerun scnmf.tl.persistence.")
-    diagram = np.asarray(record[U.DIAGRAM], dtype=np.float64).reshape(-1, 2)
-    return diagram, np.asarray(record[U.SCALES]), np.asarray(record[U.N_COMPONENTS])
+    return record[U.DIAGRAM], record[U.SCALES], record[U.N_COMPONENTS]
 
 
 def _cap(diagram: np.ndarray, scales: np.ndarray) -> float:
@@ -129,6 +130,8 @@ def barcode(
     >>> snmf.tl.persistence(adata, scales="all")
     >>> ax = snmf.pl.barcode(adata, show=False)
     """
+    if max_bars is not None:
+        max_bars = count(max_bars, "max_bars", example=200)
     diagram, scales, counts = _read(adata, key)
     fig, ax = new_axes(ax, figsize=(5.5, 4.0))
     cap = _cap(diagram, scales)

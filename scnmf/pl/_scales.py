@@ -2,14 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from anndata import AnnData
 
 from .. import _keys as C
 from .._docs import doc_params
-from ._utils import PL_DOCS, finish, stored
+from .._records import check_scales, is_index
+from ._utils import PL_DOCS, count, finish, indices, obs_column, stored
+
+
+def _read(record, key: str, n_obs: int, T: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Scales, β0 counts and reference scale of a ``tl.pnmf`` record, checked as tl checks."""
+    U = C.PnmfUns
+    where = f"adata.uns[{key!r}]"
+    fix = f"Rerun snmf.tl.pnmf(adata, key_added={key!r}) on this AnnData."
+    if not isinstance(record, Mapping):
+        raise ValueError(f"{where} is a {type(record).__name__}, not a tl.pnmf record. {fix}")
+    missing = [f for f in (U.SCALES, U.N_COMPONENTS) if f not in record]
+    if missing:
+        raise KeyError(f"{where} lacks {missing}; it was not written by scnmf.tl.pnmf. {fix}")
+    eps, counts = check_scales(record[U.SCALES], record[U.N_COMPONENTS], n_obs, where, fix)
+    if eps.size != T:
+        raise ValueError(
+            f"{where}['scales'] has {eps.size} scales but its embedding has {T}. {fix}"
+        )
+    reference = record.get(U.REFERENCE_SCALE, 0)
+    if not is_index(reference, T):
+        raise ValueError(
+            f"{where}['reference_scale'] = {reference!r} is not one of 0 … {T - 1}. {fix}"
+        )
+    return eps, counts, int(reference)
 
 
 def _projection(emb: np.ndarray, reference: int) -> np.ndarray:
@@ -125,24 +149,20 @@ def scale_path(
     import matplotlib.pyplot as plt
 
     producer = f"scnmf.tl.pnmf(adata, key_added={key!r})"
-    keys, U = C.pnmf_keys(key), C.PnmfUns
+    keys = C.pnmf_keys(key)
     emb = np.asarray(stored(adata, keys.obsm_scales, producer, where="obsm"))
     record = stored(adata, key, producer)
     if emb.ndim != 3:
         raise ValueError(f"adata.obsm[{keys.obsm_scales!r}] is not n_obs × T × k.")
     T = emb.shape[1]
     if scales is None:
+        max_panels = count(max_panels, "max_panels", example=8)
         scales = np.unique(np.linspace(0, T - 1, min(T, max_panels)).round().astype(int))
-    scales = [int(t) for t in scales]
-    bad = [t for t in scales if not 0 <= t < T]
-    if bad:
-        raise ValueError(f"scales {bad} out of range: the result has {T} scales (0…{T - 1}).")
-    if color is not None and color not in adata.obs.columns:
-        raise KeyError(f"color={color!r} is not a column of adata.obs.")
-    reference = int(record.get(U.REFERENCE_SCALE, 0))
+    scales = indices(scales, T, "scales", "scales")
+    if color is not None:
+        obs_column(adata, color, "color")
+    eps, counts, reference = _read(record, key, adata.n_obs, T)
     P = _projection(emb, reference)
-    eps = np.asarray(record.get(U.SCALES, np.arange(T)))
-    counts = np.asarray(record.get(U.N_COMPONENTS, np.zeros(T, dtype=int)))
 
     if color is None:
         c, cmap, legend = "#3a6ea5", None, None

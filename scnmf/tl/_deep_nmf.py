@@ -16,7 +16,8 @@ from .._core.deep import fit_deep
 from ._docs import doc_adata, doc_common, doc_matrix_selection, doc_params
 from ._matrix import DEFAULT, get_matrix, guard_memory, mask_description, resolve_mask_var
 from ._progress import progress_bar
-from ._store import added, expand_loadings, h5ad_safe, store
+from ._scale import check_magnitude, rescale_extreme, unscale, unscale_factor
+from ._store import added, check_finite_result, expand_loadings, h5ad_safe, store
 from ._validate import DEEP_NMF_PARAMS, check_adata, check_ranks
 
 
@@ -144,6 +145,8 @@ def deep_nmf(
     guard_memory(adata, layer, mask, o.ranks[0], copies=2, what="deep NMF")
     X = get_matrix(adata, layer, mask)
     ranks = check_ranks(o.ranks, X.shape)
+    X, scale = rescale_extreme(X)
+    check_magnitude(X, scale, beta, what=f"β-divergence (β={beta:g})")
 
     start = logg.info(
         f"computing deep NMF (ranks={ranks}, β={beta:g}, min_volume={min_volume}) on "
@@ -175,6 +178,7 @@ def deep_nmf(
             callback=report,
             device=device,
         )
+    _finite_and_unscaled(result, scale, beta, min_volume)
 
     dtype = np.dtype(X.dtype)
     L = len(ranks)
@@ -235,3 +239,34 @@ def deep_nmf(
         deep=added(**slots),
     )
     return target if copy else None
+
+
+def _finite_and_unscaled(result, scale: float, beta: float, min_volume: bool) -> None:
+    """Refuse non-finite results, then map a fit on ``X / scale`` back to ``X`` (in place).
+
+    Every layer's D_β is homogeneous of degree β, and the scale sits in the factor the
+    normalisation leaves free: all ``W_ℓ`` when rows of ``H_ℓ`` sum to one (Algorithm 1),
+    ``H_1`` alone when columns of ``W_ℓ`` do (Algorithm 2). λ_ℓ = 1 / D_ℓ(init) scales as
+    s^−β, so the weighted objective (and α_ℓ, calibrated on it) does not change.
+    """
+    records = [result.errors, result.init_errors, result.loss, result.layer_loss]
+    records += [result.lambdas, result.alphas]
+    if result.multilayer_errors is not None:
+        records.append(result.multilayer_errors)
+    check_finite_result(
+        *result.W, *result.H, *records, hint="try more n_init_iter or beta_loss='kullback-leibler'"
+    )
+    if scale == 1.0:
+        return
+    if min_volume:
+        result.H[0] = unscale_factor(result.H[0], scale, "cell activities")
+    else:
+        result.W = [unscale_factor(W, scale, "gene programs") for W in result.W]
+    result.errors = unscale(result.errors, scale, beta, "layer errors")
+    result.init_errors = unscale(result.init_errors, scale, beta, "layer errors")
+    result.layer_loss = unscale(result.layer_loss, scale, beta, "layer losses")
+    result.lambdas = unscale(result.lambdas, scale, -beta, "layer weights")
+    if result.multilayer_errors is not None:
+        result.multilayer_errors = unscale(
+            result.multilayer_errors, scale, beta, "multilayer errors"
+        )

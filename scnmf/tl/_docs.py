@@ -19,8 +19,12 @@ mask_var
 
 doc_common = """\
 random_state
-    Seed; the same seed gives identical results.
+    Seed: an integer 0 … 2³² − 1 (the same seed gives identical results), ``None`` (fresh
+    entropy), or, as in scanpy, a :class:`numpy.random.Generator` or
+    :class:`numpy.random.RandomState`, from which one integer seed is drawn (advancing it);
+    the seed used is recorded in ``params``.
 key_added
     Base name of the stored results (see Returns).
 copy
-    Return a modified copy instead of writing into ``adata``."""
+    Return a modified copy instead of writing into ``adata``. A backed AnnData cannot be
+    copied: use ``adata.to_memory()`` first, or ``copy=False``."""

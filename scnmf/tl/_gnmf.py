@@ -21,7 +21,8 @@ from ._matrix import (
     resolve_mask_var,
 )
 from ._progress import progress_bar
-from ._store import added, expand_loadings, h5ad_safe, store
+from ._scale import check_magnitude, rescale_extreme, unscale, unscale_factor
+from ._store import added, check_finite_result, expand_loadings, h5ad_safe, store
 from ._validate import GNMF_PARAMS, check_adata, check_rank
 
 
@@ -110,6 +111,13 @@ def gnmf(
     guard_memory(adata, layer, mask, n_components, what="GNMF")
     X = get_matrix(adata, layer, mask)
     k = check_rank(n_components, X.shape)
+    # f(sX, sW, H) = s² f(X, W, H) (H's rows at unit norm carry no scale), so λ keeps its
+    # meaning on the rescaled data and only W and the objective are scaled back.
+    X, scale = rescale_extreme(X)
+    check_magnitude(
+        X, scale, 2, what="GNMF objective", n_components=k,
+        penalties={"lambda_graph": (lam, 2.0 * X.shape[0])},
+    )  # fmt: skip
     rep, rep_name = representation(adata, use_rep)
     if adata.n_obs < 2:
         raise ValueError("GNMF needs at least two cells to build a graph.")
@@ -129,6 +137,11 @@ def gnmf(
             X, A, k, lambda_graph=lam, max_iter=max_iter, tol=tol, init=init,
             random_state=random_state, device=device, callback=report,
         )  # fmt: skip
+    check_finite_result(
+        result.W, result.H, result.loss, hint="try a smaller lambda_graph or init='nndsvda'"
+    )
+    result.W = unscale_factor(result.W, scale, "cell embedding")
+    result.loss = unscale(result.loss, scale, 2, "objective")
     params = {
         "n_components": k,
         "lambda_graph": lam,

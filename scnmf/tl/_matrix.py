@@ -16,6 +16,7 @@ from anndata import AnnData
 
 from .. import _keys as C
 from .._core._backends import is_lazy, lazy_summary
+from .._core._backends._sparse import canonical_csr
 
 
 class _Default:
@@ -32,31 +33,63 @@ DEFAULT = _Default()
 def resolve_mask_var(adata: AnnData, mask_var: Any) -> np.ndarray | None:
     """Boolean gene mask, or ``None`` for all genes.
 
-    ``DEFAULT`` means ``var['highly_variable']`` when present, else all genes.
+    ``DEFAULT`` means ``var['highly_variable']`` when present, else all genes. A column or
+    array must be boolean, one entry per gene; a pandas nullable-boolean one is accepted
+    when it holds no missing value. Every message names where the mask came from (the
+    column the default picked, a column, or the array passed) and the fix.
     """
     if mask_var is DEFAULT:
-        if C.Scanpy.HIGHLY_VARIABLE in adata.var.columns:
-            mask_var = C.Scanpy.HIGHLY_VARIABLE
-        else:
+        if C.Scanpy.HIGHLY_VARIABLE not in adata.var.columns:
             return None
-    if mask_var is None:
+        mask_var = C.Scanpy.HIGHLY_VARIABLE
+        column = f"adata.var[{mask_var!r}]"
+        where = f"{column} (the default mask_var)"
+    elif mask_var is None:
         return None
+    elif isinstance(mask_var, str):
+        column = f"adata.var[{mask_var!r}]"
+        where = f"{column} (mask_var={mask_var!r})"
+    else:
+        where, column = "mask_var", None
     if isinstance(mask_var, str):
         if mask_var not in adata.var.columns:
             raise KeyError(
                 f"mask_var={mask_var!r} is not a column of adata.var; "
                 f"available: {list(adata.var.columns)[:10]} (or pass mask_var=None for all genes)."
             )
-        mask = np.asarray(adata.var[mask_var])
+        values = adata.var[mask_var]
     else:
-        mask = np.asarray(mask_var)
+        values = mask_var
+    missing = int(np.asarray(values.isna()).sum()) if _is_nullable(values) else 0
+    if missing:
+        fill = (
+            f"{column} = {column}.fillna(False)"
+            if column
+            else "mask_var = np.asarray(mask_var.fillna(False), dtype=bool)"
+        )
+        raise ValueError(
+            f"{where} has {missing} missing (NA) value(s), so it does not say whether those "
+            f"genes are selected; fill them, e.g. {fill}, or pass mask_var=None for all genes."
+        )
+    mask = np.asarray(values.to_numpy(dtype=bool) if _is_nullable(values) else values)
     if mask.dtype != bool:
-        raise ValueError("mask_var must be boolean (one entry per gene) or a column of adata.var.")
+        raise ValueError(
+            f"{where} has dtype {mask.dtype}; a gene mask must be boolean (one True/False per "
+            "gene): pass a boolean column of adata.var, a boolean array, or mask_var=None for "
+            "all genes."
+        )
     if mask.shape != (adata.n_vars,):
-        raise ValueError(f"mask_var has shape {mask.shape}; expected ({adata.n_vars},).")
+        raise ValueError(
+            f"{where} has shape {mask.shape}; expected ({adata.n_vars},), one entry per gene."
+        )
     if not mask.any():
-        raise ValueError("mask_var selects no gene; pass mask_var=None to use all genes.")
+        raise ValueError(f"{where} selects no gene; pass mask_var=None to use all genes.")
     return mask
+
+
+def _is_nullable(values: Any) -> bool:
+    """A pandas nullable-boolean Series or array (``dtype='boolean'``)."""
+    return getattr(getattr(values, "dtype", None), "name", None) == "boolean"
 
 
 def mask_description(mask_var: Any) -> str:
@@ -71,13 +104,15 @@ def mask_description(mask_var: Any) -> str:
 
 
 def _as_float(X: np.ndarray | sp.spmatrix) -> np.ndarray | sp.csr_matrix:
-    """float64 stays float64; everything else becomes float32 (CSR when sparse)."""
+    """float64 stays float64; everything else becomes float32 (canonical CSR when sparse).
+
+    The caller's arrays are never modified (they may be read-only): a sparse matrix with
+    stored zeros, duplicates or unsorted indices is canonicalised on a copy, and one already
+    canonical of the right dtype is used as is.
+    """
     dtype = np.float64 if X.dtype == np.float64 else np.float32
     if sp.issparse(X):
-        X = sp.csr_matrix(X, dtype=dtype)
-        X.sum_duplicates()
-        X.eliminate_zeros()
-        return X
+        return canonical_csr(X, dtype)
     return np.ascontiguousarray(X, dtype=dtype)
 
 
@@ -177,7 +212,7 @@ def guard_memory(
     what: str = "NMF",
 ) -> None:
     """Refuse, before any work, a fit that would not fit in the available memory."""
-    from .._core.memory import check_memory, estimate_nmf_bytes
+    from .._core.memory import check_memory, estimate_nmf_bytes, format_bytes
 
     X = adata.X if layer is None or layer not in adata.layers else adata.layers[layer]
     if X is None or not isinstance(k, int | np.integer) or k < 1:
@@ -198,29 +233,9 @@ def guard_memory(
         "dask cluster."
         if not lazy
         else "use fewer components or fewer cells per fit; the cell factor alone is "
-        f"{n * int(k) * itemsize / 2**30:.1f} GiB on the driver."
+        f"{format_bytes(n * int(k) * itemsize)} on the driver."
     )
     check_memory(required, f"{what} of {n} × {m} with k = {int(k)}", advice)
-
-
-def rescale_extreme(X, low: float = 1e-3, high: float = 1e4):
-    """Bring data of extreme magnitude to order one (float32 would under/overflow in products).
-
-    Returns the matrix to fit and the factor ``s`` with ``X = s · returned``; data whose
-    largest value already lies in [``low``, ``high``] is returned as is with ``s = 1``.
-    """
-    if is_lazy(X):
-        return X, 1.0
-    values = X.data if sp.issparse(X) else X
-    peak = float(values.max()) if values.size else 1.0
-    if peak == 0 or low <= peak <= high:
-        return X, 1.0
-    if sp.issparse(X):
-        X = X.copy()
-        X.data /= X.dtype.type(peak)
-    else:
-        X = X / X.dtype.type(peak)
-    return X, peak
 
 
 def representation(adata: AnnData, use_rep: str | None) -> tuple[Any, str]:
@@ -266,4 +281,12 @@ def representation(adata: AnnData, use_rep: str | None) -> tuple[Any, str]:
         raise ValueError(f"Representation {use_rep!r} has shape {rep.shape}; expected (n_obs, p).")
     if values.size and not np.isfinite(values).all():
         raise ValueError(f"Representation {use_rep!r} contains NaN or infinite values.")
+    peak = float(np.abs(values).max()) if values.size else 0.0
+    if peak > 1e150 or 0 < peak < 1e-150:  # squared distances would leave float64's range
+        raise ValueError(
+            f"Representation {use_rep!r} has values up to {peak:.3g}: squared cell–cell "
+            "distances would over- or underflow float64. Use a representation of ordinary "
+            "magnitude, e.g. sc.pp.pca on normalised data, or this one divided by "
+            f"{peak:.0e} (stored in adata.obsm and passed as use_rep)."
+        )
     return rep, use_rep

@@ -13,15 +13,10 @@ from .. import _keys as C
 from .._core._backends import is_lazy
 from .._core.nmf import fit_nmf
 from ._docs import doc_adata, doc_common, doc_matrix_selection, doc_params
-from ._matrix import (
-    DEFAULT,
-    get_matrix,
-    guard_memory,
-    mask_description,
-    rescale_extreme,
-    resolve_mask_var,
-)
+from ._factors import check_custom_factors
+from ._matrix import DEFAULT, get_matrix, guard_memory, mask_description, resolve_mask_var
 from ._progress import progress_bar
+from ._scale import check_magnitude, rescale_extreme, unscale, unscale_factor
 from ._store import added, check_finite_result, expand_loadings, h5ad_safe, store
 from ._validate import NMF_PARAMS, Solver, check_adata, check_rank
 
@@ -79,13 +74,17 @@ def nmf(
     {doc_matrix_selection}
     {doc_common}
     init_W, init_H
-        Initial factors for ``init='custom'``: cells × k and k × selected genes.
+        Initial factors for ``init='custom'`` (both required, and refused with any other
+        ``init``): cells × k and k × selected genes, finite, nonnegative, and no program
+        all zeros (a zero program never moves, so it would be stored as converged).
     agd_options
         Schedule of ``solver='agd'``: ``n_stages`` (100), ``n_inner`` (50 gradient steps per
         stage), ``alpha0`` (first threshold; default half the median positive decoded
-        activity), ``decay`` (1.1), ``step`` (1.0 × 1/λ_max(WᵀW)), ``batch_size`` (None: full
-        batch; an int: mini-batches of cells), ``clip`` (False; True clips programs to ≥ 0,
-        a departure from the paper), ``warm_start`` ('hals' or 'mu').
+        activity; a number ≥ 0), ``decay`` (1.1; > 1), ``step`` (1.0 × 1/λ_max(WᵀW); in
+        (0, 2)), ``batch_size`` (None: full batch; an int ≥ 1: mini-batches of cells),
+        ``n_stages`` (an int ≥ 0), ``n_inner`` (an int ≥ 1), ``clip`` (False; True clips
+        programs to ≥ 0 after every step, a departure from the paper), ``warm_start``
+        ('hals' or 'mu'). Every value is checked before the fit.
     device
         ``'cpu'`` (numba engine), ``'cuda'`` (PyTorch on a GPU; ``pip install 'scnmf[gpu]'``)
         or ``'auto'`` (a GPU when PyTorch sees one). Dask arrays always run on their cluster.
@@ -102,7 +101,11 @@ def nmf(
         ``params`` (the call's settings), ``loss`` (objective before the first and after each
         iteration), ``n_iter`` and ``converged``. With ``solver='agd'`` the embedding is the
         final decoded weights φ_α(X H⁺), ``loss``/``n_iter`` count AGD stages, and ``uns``
-        also holds ``alphas`` (threshold per stage) and ``warm_start_loss``.
+        also holds ``alphas`` (threshold per stage) and ``warm_start_loss``. AGD leaves its
+        programs unconstrained during the stages (as Li & Liang do); the stored loadings are
+        these programs with negative entries set to 0 (the log says how many), the embedding
+        is decoded from the stored loadings, and ``loss[-1]`` is the loss of exactly the
+        stored pair.
 
     Examples
     --------
@@ -119,9 +122,13 @@ def nmf(
     if solver == Solver.AUTO:
         solver = Solver.HALS.value if beta == 2 else Solver.MU.value
     mask = resolve_mask_var(adata, mask_var)
-    guard_memory(adata, layer, mask, n_components)
+    n_genes = int(mask.sum()) if mask is not None else adata.n_vars
+    init_W, init_H = check_custom_factors(
+        init, init_W, init_H, o.n_components, (adata.n_obs, n_genes)
+    )
+    guard_memory(adata, layer, mask, o.n_components)
     X = get_matrix(adata, layer, mask, allow_zeros=beta > 0)
-    k = check_rank(n_components, X.shape)
+    k = check_rank(o.n_components, X.shape)
     if solver == "agd" and is_lazy(X):
         # Checked before the warm start so no distributed work is wasted.
         raise ValueError("solver='agd' runs in memory; compute the dask array first.")
@@ -131,8 +138,13 @@ def nmf(
         f"{X.shape[0]} cells × {X.shape[1]} genes"
     )
     X, scale = rescale_extreme(X)
-    if scale != 1.0 and init_W is not None:
-        init_W = np.asarray(init_W) / scale
+    check_magnitude(X, scale, beta, what=f"β-divergence (β={beta:g})")
+    fit_agd_options = agd_options
+    if scale != 1.0:  # what is in the data's units is fitted in the rescaled units
+        if init_W is not None:  # in float64: W / 1e-40 overflows float32
+            init_W = np.asarray(init_W, dtype=np.float64) / scale
+        if agd_options and agd_options.get("alpha0") is not None:
+            fit_agd_options = {**agd_options, "alpha0": agd_options["alpha0"] / scale}
     with ExitStack() as bars:
         bar = bars.enter_context(progress_bar(max_iter, f"NMF ({solver})"))
         stage_bar = []
@@ -162,12 +174,17 @@ def nmf(
             W=init_W,
             H=init_H,
             device=device,
-            agd_options=agd_options,
+            agd_options=fit_agd_options,
             callback=report,
             stage_callback=report_stage,
         )
     result, device = fit.result, fit.backend
     extra: dict = {}
+    if solver == "agd" and getattr(result, "n_clipped", 0):
+        logg.info(
+            f"    AGD left {result.n_clipped} negative program entries (min "
+            f"{result.min_unclipped:.3g}); they were set to 0 before decoding the activities"
+        )
     if solver == "agd":
         extra = {
             C.NmfUns.ALPHAS: fit.extra["alphas"],
@@ -175,11 +192,18 @@ def nmf(
             C.NmfUns.WARM_START_LOSS: fit.extra["warm_start_loss"],
         }
 
-    if scale != 1.0:
-        # β-divergences are homogeneous of degree β: D(sX | sWH) = s^β D(X | WH).
-        result.W *= result.W.dtype.type(scale)
-        result.loss = result.loss * scale**beta
-    check_finite_result(result.W, result.H, hint="try init='nndsvda' or a smaller β")
+    hint = "try init='nndsvda' or a smaller β"
+    check_finite_result(result.W, result.H, result.loss, *extra.values(), hint=hint)
+    # Back to the data's units. β-divergences are homogeneous of degree β:
+    # D(sX | sWH) = s^β D(X | WH); W (and AGD's thresholds on it) carry the scale.
+    result.W = unscale_factor(result.W, scale, "cell activities")
+    result.loss = unscale(result.loss, scale, beta, "loss")
+    if extra:
+        extra[C.NmfUns.ALPHAS] = unscale(extra[C.NmfUns.ALPHAS], scale, 1, "AGD thresholds")
+        extra[C.NmfUns.ALPHA0] = float(unscale(extra[C.NmfUns.ALPHA0], scale, 1, "alpha0"))
+        extra[C.NmfUns.WARM_START_LOSS] = unscale(
+            extra[C.NmfUns.WARM_START_LOSS], scale, beta, "warm-start loss"
+        )
     params = {
         "n_components": k,
         "beta_loss": beta,

@@ -14,10 +14,14 @@ from .. import _keys as C
 from .._core.graph.mst import EXACT_MAX_CELLS, EdgeList
 from .._core.graph.persistence import Persistence, betti0, select_scales
 from .._core.graph.persistence import persistence as _persistence
+from .._records import check_persistence, fingerprint
 from ._matrix import representation
 from ._neighbors import auto_neighbors_key, distances_key, edges_for, knn_from_neighbors
 from ._store import added, h5ad_safe, store
 from ._validate import PERSISTENCE_PARAMS, check_adata
+
+#: The fix of a check that only a bug can fail.
+BUG = "This is a bug in scnmf: please report it."
 
 
 def run_persistence(
@@ -53,6 +57,9 @@ def run_persistence(
         timings["check_neighbors"] = time.perf_counter() - t0
     params = {
         "use_rep": name,
+        # What the record was computed on: readers refuse it for other cells (check_persistence).
+        "n_obs": adata.n_obs,
+        "fingerprint": fingerprint(adata, name, rep),
         "n_neighbors": n_neighbors,
         "neighbors_key": neighbors_key,
         "knn_from": knn_from,
@@ -87,6 +94,10 @@ def run_persistence(
         U.CANONICAL_N_COMPONENTS: np.asarray(result.n_components, dtype=np.int64),
         U.PARAMS: params,
     }
+    # The record readers will check, checked before it is stored (β0 ≤ n_obs, sorted scales).
+    check_persistence(
+        record, adata, where="the new persistence record", fix=BUG, current=params["fingerprint"]
+    )
     return record, edges
 
 
@@ -171,7 +182,10 @@ def persistence(
         ``scales`` ((T,) increasing ε), ``n_components`` ((T,) β0 at each scale),
         ``canonical_scales`` and ``canonical_n_components`` (every canonical scale) and
         ``params`` (settings, the reused neighbour graph ``knn_from`` or ``'None'``,
-        whether the edge set was exact, number of candidate edges).
+        whether the edge set was exact, number of candidate edges, and what the record was
+        computed on: ``n_obs`` and a ``fingerprint`` of the representation ``use_rep``).
+        :func:`pnmf` and the plots refuse a record whose ``n_obs`` or fingerprint does not
+        match the AnnData (another AnnData, cells subset, representation recomputed).
 
     Examples
     --------

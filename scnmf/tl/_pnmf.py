@@ -11,13 +11,37 @@ from scanpy import logging as logg
 from .. import _keys as C
 from .._core.pnmf import fit_pnmf
 from .._core.pnmf.scale_choice import stable_scale
+from .._records import persistence_record
 from ._docs import doc_adata, doc_common, doc_matrix_selection, doc_params
 from ._matrix import DEFAULT, get_matrix, guard_memory, mask_description, resolve_mask_var
 from ._neighbors import cell_edges
 from ._persistence import run_persistence
 from ._progress import progress_bar
-from ._store import added, expand_loadings, h5ad_safe, store
+from ._rules import option_error
+from ._scale import check_magnitude, rescale_extreme, unscale, unscale_factor
+from ._store import added, check_finite_result, expand_loadings, h5ad_safe, store
 from ._validate import PNMF_PARAMS, check_adata, check_rank, check_scale_index
+
+
+def _check_outputs_spare_inputs(key_added: str, params: dict) -> None:
+    """The keys ``tl.pnmf`` writes must not hold what its persistence record was built on.
+
+    (``uns[persistence_key]`` itself is refused by the table's ``key_added_not_input``.)
+    """
+    keys = C.pnmf_keys(key_added)
+    hit = []
+    if params["use_rep"] in (keys.obsm, keys.obsm_scales):
+        hit.append(f"adata.obsm[{params['use_rep']!r}] (the representation of its cell graph)")
+    if params.get("knn_from") == key_added:
+        hit.append(f"adata.uns[{key_added!r}] (the kNN graph it reuses)")
+    if hit:
+        raise option_error(
+            "key_added",
+            key_added,
+            "keys other than those the call reads",
+            fix=f"The result would overwrite the call's own input {' and '.join(hit)}. "
+            f"Pass another key_added, e.g. key_added={key_added + '_result'!r}.",
+        )
 
 
 @doc_params(doc_adata=doc_adata, doc_matrix_selection=doc_matrix_selection, doc_common=doc_common)
@@ -151,22 +175,30 @@ def pnmf(
     random_state, reference_scale, n_clusters = o.random_state, o.reference_scale, o.n_clusters
     mask = resolve_mask_var(adata, mask_var)
     P = C.PersistenceUns
-    record = adata.uns.get(persistence_key)
-    n_scales = len(record[P.SCALES]) if isinstance(record, dict) and P.SCALES in record else 8
+    # A stored record is checked once, before any work: complete, sane and of these cells.
+    record = None
+    if persistence_key in adata.uns:
+        record = persistence_record(adata, persistence_key)
+        _check_outputs_spare_inputs(key_added, record[P.PARAMS])
+    n_scales = record[P.SCALES].size if record is not None else 8
     guard_memory(adata, layer, mask, n_components, copies=n_scales + 1, what="pNMF")
     X = get_matrix(adata, layer, mask)
     k = check_rank(n_components, X.shape)
+    # Every term is homogeneous of degree 2 in (X, W_t) with the programs H_t at unit norm,
+    # so the λs keep their meaning on the rescaled data; W_t and the loss are scaled back.
+    X, scale = rescale_extreme(X)
+    check_magnitude(
+        X, scale, 2, what="pNMF objective", n_components=k,
+        penalties={
+            "lambda_graph": (lam1, 2.0 * X.shape[0]),
+            "lambda_scale": (lam2, 4.0),
+            "lambda_anchor": (lam3, 1.0),
+        },
+    )  # fmt: skip
 
     new_persistence = None
-    if persistence_key in adata.uns:
-        record = adata.uns[persistence_key]
-        missing = [f for f in P.REQUIRED if f not in record]
-        if missing:
-            raise KeyError(
-                f"adata.uns[{persistence_key!r}] lacks {missing}; it was not written by "
-                "scnmf.tl.persistence. Recompute it or pass another persistence_key."
-            )
-        edges, _ = cell_edges(adata, dict(record[P.PARAMS]))
+    if record is not None:
+        edges, _ = cell_edges(adata, record[P.PARAMS])
     else:
         logg.info(f"    no uns[{persistence_key!r}]: computing persistence with its defaults")
         record, edges = run_persistence(
@@ -199,6 +231,11 @@ def pnmf(
         )  # fmt: skip
     if result.device == "dask":
         logg.info("    solved on one dask worker (the matrix was assembled there)")
+    check_finite_result(
+        result.W, result.H, result.loss, hint="try smaller lambda_* weights or init='nndsvda'"
+    )
+    result.W = unscale_factor(result.W, scale, "cell embeddings")
+    result.loss = unscale(result.loss, scale, 2, "objective")
 
     params = {
         "n_components": k,

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from .. import _keys as C
+
 
 class ModeEnum(StrEnum):
     """A string option with a fixed set of values; members compare equal to their strings."""
@@ -78,9 +80,10 @@ class Choice(Rule):
 
 @dataclass(frozen=True)
 class Integer(Rule):
-    """An integer ≥ ``minimum`` (``bool`` is not an integer here)."""
+    """An integer ≥ ``minimum`` (``bool`` is not an integer here; nor is ``2.0``)."""
 
     minimum: int = 1
+    fix: str = ""
 
     @property
     def valid(self) -> str:
@@ -88,28 +91,37 @@ class Integer(Rule):
 
     def __call__(self, value: Any, name: str) -> int:
         if not is_integer(value) or value < self.minimum:
-            raise self.reject(value, name)
+            raise self.reject(value, name, self.fix)
         return int(value)
 
 
 @dataclass(frozen=True)
 class Real(Rule):
-    """A finite number ≥ ``minimum`` (> ``minimum`` when ``strict``)."""
+    """A finite number ≥ ``minimum`` (> when ``strict``), below ``maximum`` when one is given.
+
+    ``maximum`` is exclusive (``step < 2``); ``bool`` and strings are not numbers here.
+    """
 
     minimum: float = 0.0
     strict: bool = False
     fix: str = ""
+    maximum: float | None = None
 
     @property
     def valid(self) -> str:
-        return f"finite numbers {'>' if self.strict else '≥'} {self.minimum:g}"
+        low = f"finite numbers {'>' if self.strict else '≥'} {self.minimum:g}"
+        return low if self.maximum is None else f"{low} and < {self.maximum:g}"
 
     def __call__(self, value: Any, name: str) -> float:
+        if isinstance(value, str | bytes | bool | np.bool_):
+            raise self.reject(value, name, self.fix)
         try:
             v = float(value)
         except (TypeError, ValueError):
             raise self.reject(value, name, self.fix) from None
         if not np.isfinite(v) or v < self.minimum or (self.strict and v == self.minimum):
+            raise self.reject(value, name, self.fix)
+        if self.maximum is not None and v >= self.maximum:
             raise self.reject(value, name, self.fix)
         return v
 
@@ -126,38 +138,107 @@ class Flag(Rule):
         return bool(value)
 
 
+#: Seeds are 32-bit unsigned integers, as numpy's ``RandomState`` and scikit-learn take them.
+MAX_SEED = 2**32 - 1
+
+
 @dataclass(frozen=True)
 class Seed(Rule):
-    """A seed: an integer, or ``None`` for fresh entropy."""
+    """A seed: ``None``, an integer 0 … 2³² − 1, or a numpy ``Generator``/``RandomState``.
 
-    valid: str = "integers or None"
+    As in scanpy, a generator is accepted: one integer seed is drawn from it (advancing it
+    by one draw), so the same generator state gives the same fit; the drawn seed is what is
+    recorded in ``params``. ``None`` means fresh entropy (not reproducible).
+    """
+
+    valid: str = (
+        f"None, integers 0 … {MAX_SEED}, a numpy.random.Generator or a numpy.random.RandomState"
+    )
 
     def __call__(self, value: Any, name: str) -> int | None:
         if value is None:
             return None
+        if isinstance(value, np.random.Generator):
+            return int(value.integers(0, MAX_SEED, endpoint=True))
+        if isinstance(value, np.random.RandomState):
+            return int(value.randint(0, MAX_SEED, dtype=np.int64))
         if not is_integer(value):
-            raise self.reject(value, name)
+            raise self.reject(value, name, "Pass an integer seed such as random_state=0.")
+        if not 0 <= value <= MAX_SEED:
+            raise self.reject(
+                value, name, f"Seeds are nonnegative 32-bit integers; pass e.g. {name}=0."
+            )
         return int(value)
 
 
 @dataclass(frozen=True)
 class Key(Rule):
-    """A non-empty string (``None`` too when ``optional``); ``error`` is what is raised."""
+    """A non-empty string (``None`` too when ``optional``); ``error`` is what is raised.
+
+    A ``written`` key names where a result is stored (``key_added``; ``persistence_key``,
+    which ``tl.pnmf`` fills when it is missing): it must survive ``write_h5ad`` /
+    ``read_h5ad`` (:func:`scnmf._keys.key_problem`: no ``'/'``, backslash, control
+    characters or leading ``'.'``) and must not replace one of scanpy's own records or
+    embeddings (:func:`scnmf._keys.scanpy_collision`). This is the one check of every
+    ``tl`` function's output keys, made before any work.
+    """
 
     optional: bool = False
     what: str = "non-empty strings"
     error: type[Exception] = ValueError
+    written: bool = False
 
     @property
     def valid(self) -> str:
+        if self.written:
+            return (
+                f"{self.what} without '/', '\\', control characters or a leading '.', "
+                "other than scanpy's own keys"
+            )
         return f"None or {self.what}" if self.optional else self.what
 
     def __call__(self, value: Any, name: str) -> str | None:
         if value is None and self.optional:
             return None
         if not isinstance(value, str) or not value:
-            raise option_error(name, value, self.valid, error=self.error)
-        return value
+            fix = f"Pass a name such as {name}='result_1'." if self.written else ""
+            raise option_error(name, value, self.valid, fix=fix, error=self.error)
+        if self.written:
+            problem = C.key_problem(value)
+            if problem:
+                fix = f"{problem}. Pass e.g. {name}={C.safe_key(value)!r}."
+                raise option_error(name, value, self.valid, fix=fix, error=ValueError)
+            replaced = C.scanpy_collision(value)
+            if replaced:
+                fix = (
+                    f"The result would replace {replaced}. Choose another name, e.g. "
+                    f"{name}={value + '_scnmf'!r}."
+                )
+                raise option_error(name, value, self.valid, fix=fix, error=ValueError)
+        return str(value)
+
+
+def key_added_not_input(o: SimpleNamespace) -> None:
+    """A table check: ``key_added`` must not overwrite what the call reads.
+
+    ``tl.pnmf`` reads ``uns[persistence_key]`` and ``tl.gnmf`` ``obsm[use_rep]``; a result
+    stored there would replace the call's own input (and a persistence record computed
+    by ``tl.pnmf`` would be written to the same key as its result).
+    """
+    key = o.key_added
+    inputs = []
+    if getattr(o, "persistence_key", None) == key:
+        inputs.append(f"adata.uns[{key!r}] (persistence_key, its persistence record)")
+    if getattr(o, "use_rep", None) == C.obsm_key(key):
+        inputs.append(f"adata.obsm[{C.obsm_key(key)!r}] (use_rep, its representation)")
+    if inputs:
+        raise option_error(
+            "key_added",
+            key,
+            "keys other than those the call reads",
+            fix=f"The result would overwrite the call's own input {' and '.join(inputs)}. "
+            f"Pass another key_added, e.g. key_added={key + '_result'!r}.",
+        )
 
 
 @dataclass(frozen=True)
@@ -176,7 +257,7 @@ class OrNone(Rule):
         try:
             return self.rule(value, name)
         except ValueError:
-            raise self.reject(value, name) from None
+            raise self.reject(value, name, getattr(self.rule, "fix", "")) from None
 
 
 @dataclass(frozen=True)
@@ -229,21 +310,29 @@ Check = Callable[[SimpleNamespace], None]
 
 @dataclass(frozen=True)
 class Params:
-    """One function's table: a rule per parameter and the constraints between them."""
+    """One function's table: a rule per parameter and the constraints between them.
+
+    ``context`` names parameters that have no rule of their own (the AnnData, ``copy``,
+    starting factors) but that the ``checks`` read: they are passed through unchanged.
+    """
 
     rules: Mapping[str, Rule]
     checks: tuple[Check, ...] = ()
+    context: tuple[str, ...] = ()
 
     def validate(self, values: Mapping[str, Any]) -> SimpleNamespace:
         """Check every tabled parameter of ``values`` (a call's ``locals()``), in table order.
 
         Returns the normalised values as attributes (β as a number, ``None`` options as
-        ``{}`` where documented, …). Raises ``ValueError`` (``TypeError`` where a rule says
-        so) through :func:`option_error`.
+        ``{}`` where documented, …), plus the ``context`` values as passed. Raises
+        ``ValueError`` (``TypeError`` where a rule says so) through :func:`option_error`.
         """
         out = SimpleNamespace(
             **{name: rule(values[name], name) for name, rule in self.rules.items()}
         )
+        for name in self.context:
+            if name in values:
+                setattr(out, name, values[name])
         for check in self.checks:
             check(out)
         return out

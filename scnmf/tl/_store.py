@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 from anndata import AnnData
 
+from .. import _keys as C
+
 #: AnnData slots :func:`store` writes, in the order the log lists them.
 SLOTS: tuple[str, ...] = ("obsm", "varm", "obs", "uns")
 
@@ -61,6 +63,23 @@ def check_finite_result(*arrays: np.ndarray, hint: str) -> None:
             )
 
 
+def _check_file_safe(key: Any, where: str, value: Any) -> None:
+    """Every key written (and every dict key inside an ``uns`` value) survives ``.h5ad``.
+
+    The ``key_added`` rule refuses bad names before the fit; this is the last line, so a
+    key that slipped through (a dict key in ``params``) never makes the file unreadable.
+    """
+    problem = (C.key_problem(key) or ("" if key else "'' is empty")) if isinstance(key, str) else ""
+    if problem:
+        raise ValueError(
+            f"Nothing was stored: {where}[{key!r}] cannot be written to .h5ad ({problem}). "
+            f"Pass key_added={C.safe_key(str(key))!r} or report this as a bug."
+        )
+    if isinstance(value, Mapping):
+        for inner, item in value.items():
+            _check_file_safe(inner, f"{where}[{key!r}]", item)
+
+
 def store(adata: AnnData, copy: bool, **slots: Mapping[str, Any]) -> AnnData:
     """Write ``obsm=``, ``varm=``, ``obs=`` and ``uns=`` entries into ``adata`` (or a copy).
 
@@ -69,6 +88,9 @@ def store(adata: AnnData, copy: bool, **slots: Mapping[str, Any]) -> AnnData:
     unknown = set(slots) - set(SLOTS)
     if unknown:
         raise TypeError(f"store() writes {list(SLOTS)}, not {sorted(unknown)}.")
+    for slot in SLOTS:
+        for key, value in slots.get(slot, {}).items():
+            _check_file_safe(key, f"adata.{slot}", value)
     target = adata.copy() if copy else adata
     for slot in SLOTS:
         container = getattr(target, slot)

@@ -10,7 +10,7 @@ through the same formatter.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -32,6 +32,7 @@ from ._rules import (
     Seed,
     SubOptions,
     is_integer,
+    key_added_not_input,
     listing,
     option_error,
 )
@@ -105,17 +106,18 @@ DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "cuda:N")
 _CUDA_INDEX = re.compile(r"cuda:\d+")
 
 
-#: Schedule options of ``solver='agd'`` (see ``tl.nmf``).
-AGD_OPTIONS: tuple[str, ...] = (
-    "n_stages",
-    "n_inner",
-    "alpha0",
-    "decay",
-    "step",
-    "batch_size",
-    "clip",
-    "warm_start",
-)
+#: Schedule options of ``solver='agd'`` (see ``tl.nmf``) and the rule of each value.
+AGD_OPTION_RULES: dict[str, Rule] = {
+    "n_stages": Integer(0, fix="It counts threshold levels (default 100), e.g. n_stages=50."),
+    "n_inner": Integer(1, fix="It counts gradient steps per stage (default 50), e.g. n_inner=20."),
+    "alpha0": OrNone(Real(fix="It is the first threshold; None scales it to the data.")),
+    "decay": Real(1.0, True, "The threshold is divided by decay every stage (default 1.1)."),
+    "step": Real(0.0, True, "In units of 1/λ_max(WᵀW), descent diverges at 2 (default 1).", 2.0),
+    "batch_size": OrNone(Integer(1, fix="Cells per mini-batch, e.g. batch_size=256; None: full.")),
+    "clip": Flag(),
+    "warm_start": Choice(WarmStart.values(), fix="max_iter HALS or MU iterations run first."),
+}
+AGD_OPTIONS: tuple[str, ...] = tuple(AGD_OPTION_RULES)
 
 
 @dataclass(frozen=True)
@@ -165,18 +167,24 @@ class Device(Rule):
 
 @dataclass(frozen=True)
 class Ranks(Rule):
-    """Strictly decreasing positive integers (one integer means one layer)."""
+    """Strictly decreasing integers ≥ 1 (tuple, list, range, 1-d array, Series) as a tuple."""
 
     valid: str = "strictly decreasing integers ≥ 1, e.g. (20, 10, 5)"
 
     def __call__(self, value: Any, name: str) -> tuple[int, ...]:
-        if is_integer(value):
-            value = (value,)
-        if not isinstance(value, Sequence | np.ndarray) or isinstance(value, str) or not len(value):
-            raise self.reject(value, name)
-        if not all(is_integer(r) and r >= 1 for r in value):
-            raise self.reject(value, name)
-        ranks = tuple(int(r) for r in value)
+        if is_integer(value) or (isinstance(value, np.ndarray) and value.ndim == 0):
+            value = (value.item() if isinstance(value, np.ndarray) else value,)
+        fix = "Pass one integer rank per layer, in order, e.g. ranks=(20, 10, 5)."
+        if isinstance(value, np.ndarray) and value.ndim != 1:
+            raise self.reject(value, name, fix)
+        if isinstance(value, str | bytes | Mapping | set | frozenset) or not isinstance(
+            value, Iterable
+        ):
+            raise self.reject(value, name, fix)
+        items = tuple(value.tolist() if isinstance(value, np.ndarray) else value)
+        if not items or not all(is_integer(r) and r >= 1 for r in items):
+            raise self.reject(value, name, fix)
+        ranks = tuple(int(r) for r in items)
         if any(a <= b for a, b in zip(ranks, ranks[1:], strict=False)):
             raise self.reject(value, name, "Each layer merges programs, so ranks must decrease.")
         return ranks
@@ -243,6 +251,19 @@ def _agd_options_need_agd(o: SimpleNamespace) -> None:
         )
 
 
+def _backed_copy(o: SimpleNamespace) -> None:
+    """``copy=True`` of a backed AnnData fails in ``AnnData.copy``: refuse before the fit."""
+    adata = getattr(o, "adata", None)
+    if getattr(o, "copy", False) and isinstance(adata, AnnData) and adata.isbacked:
+        raise option_error(
+            "copy",
+            True,
+            "False for a backed AnnData",
+            fix="A backed AnnData cannot be copied in memory: load it first with "
+            "adata = adata.to_memory(), or pass copy=False to write the results into it.",
+        )
+
+
 def _min_volume_needs_kl(o: SimpleNamespace) -> None:
     if o.min_volume and o.beta_loss != 1:
         raise option_error(
@@ -253,13 +274,16 @@ def _min_volume_needs_kl(o: SimpleNamespace) -> None:
         )
 
 
+#: Parameters without a rule that the checks read (the AnnData and ``copy``).
+_TARGET: tuple[str, ...] = ("adata", "copy")
+
 # Options every iterative fit shares.
 _FIT = {
     "max_iter": Integer(0),
     "tol": Real(),
     "device": Device(),
     "random_state": Seed(),
-    "key_added": Key(),
+    "key_added": Key(written=True),
 }
 
 NMF_PARAMS = Params(
@@ -269,9 +293,10 @@ NMF_PARAMS = Params(
         "solver": Choice(Solver.values()),
         "init": Choice(Init.values()),
         **_FIT,
-        "agd_options": SubOptions(AGD_OPTIONS, {"warm_start": Choice(WarmStart.values())}),
+        "agd_options": SubOptions(AGD_OPTIONS, AGD_OPTION_RULES),
     },
-    checks=(_frobenius_solver, _agd_options_need_agd),
+    checks=(_frobenius_solver, _agd_options_need_agd, _backed_copy),
+    context=_TARGET,
 )
 
 GNMF_PARAMS = Params(
@@ -283,7 +308,9 @@ GNMF_PARAMS = Params(
         "use_rep": Key(optional=True, what="'X' or a key of adata.obsm", error=TypeError),
         "init": Choice(AUTOMATIC_INITS),
         **_FIT,
-    }
+    },
+    checks=(_backed_copy, key_added_not_input),
+    context=_TARGET,
 )
 
 PERSISTENCE_PARAMS = Params(
@@ -294,14 +321,16 @@ PERSISTENCE_PARAMS = Params(
         "n_scales": Integer(1),
         "scales": Scales(),
         "random_state": Seed(),
-        "key_added": Key(),
-    }
+        "key_added": Key(written=True),
+    },
+    checks=(_backed_copy,),
+    context=_TARGET,
 )
 
 PNMF_PARAMS = Params(
     {
         "n_components": Integer(1),
-        "persistence_key": Key(),
+        "persistence_key": Key(written=True),
         "lambda_graph": Real(),
         "lambda_scale": Real(),
         "lambda_anchor": Real(),
@@ -315,8 +344,10 @@ PNMF_PARAMS = Params(
         "n_clusters": OrNone(Integer(2)),
         "device": Device(),
         "random_state": Seed(),
-        "key_added": Key(),
-    }
+        "key_added": Key(written=True),
+    },
+    checks=(_backed_copy, key_added_not_input),
+    context=_TARGET,
 )
 
 #: β the deep layer updates implement (closed-form W updates for β = 1, 1.5 and 2).
@@ -332,7 +363,8 @@ DEEP_NMF_PARAMS = Params(
         "multilayer_baseline": Flag(),
         **_FIT,
     },
-    checks=(_min_volume_needs_kl,),
+    checks=(_min_volume_needs_kl, _backed_copy),
+    context=_TARGET,
 )
 
 

@@ -81,6 +81,27 @@ def _reduce(partial: np.ndarray) -> np.ndarray:
     return out
 
 
+#: Below this ratio x / wh (float32's smallest normal number) the ratio has lost digits or
+#: underflowed to zero, so x log(x / wh) is taken from the two logarithms instead.
+_TINY_RATIO = float(np.finfo(np.float32).tiny)
+
+
+@nb.njit(inline="always", fastmath=False)
+def _kl_term(x, wh, ratio):  # pragma: no cover - numba
+    """The KL term x log(x / wh) − x of one stored entry (wh > 0, floored); never −inf or NaN.
+
+    The common case uses the ratio already computed; a ratio that underflowed (a denormal
+    x, or a stored zero) takes the logarithms separately, in float64, and a stored zero
+    contributes 0 (x log x → 0 as x → 0).
+    """
+    if ratio >= _TINY_RATIO:
+        return x * np.log(ratio) - x
+    if x > 0:
+        x64 = np.float64(x)
+        return x64 * (np.log(x64) - np.log(np.float64(wh))) - x64
+    return 0.0
+
+
 @nb.njit(parallel=True, cache=True, fastmath=True)
 def _csr_kl_numerator(indptr, indices, data, W, Ht, eps, with_loss, out):  # pragma: no cover
     """out[i] = Σ_j x_ij / max(wh_ij, eps) · Ht[j]; returns Σ_nz (x log(x / wh) − x)."""
@@ -102,9 +123,9 @@ def _csr_kl_numerator(indptr, indices, data, W, Ht, eps, with_loss, out):  # pra
             for c in range(k):
                 out[i, c] += ratio * Ht[j, c]
             if with_loss:
-                acc += x * np.log(ratio) - x
+                acc += _kl_term(x, wh, ratio)
         partial[i] = acc
-    return partial.sum()
+    return partial  # summed by numpy: a parallel sum would depend on the thread count
 
 
 @nb.njit(parallel=True, cache=True, fastmath=False)
@@ -122,22 +143,65 @@ def _csr_kl_loss(indptr, indices, data, W, Ht, eps):  # pragma: no cover - numba
             if wh < eps:
                 wh = eps
             x = data[p]
-            acc += x * np.log(x / wh) - x
+            acc += _kl_term(x, wh, x / wh)
         partial[i] = acc
-    return partial.sum()
+    return partial  # summed by numpy: a parallel sum would depend on the thread count
+
+
+def canonical_csr(X, dtype=None) -> sp.csr_matrix:
+    """``X`` as canonical CSR of ``dtype``: sorted indices, no duplicates, no stored zeros.
+
+    The kernels' losses sum over *stored* entries, so a stored zero would enter x log x and a
+    duplicate ‖X‖² once per copy. ``X``'s own arrays are never modified: a matrix already in
+    that form (the common case, checked without copying) is returned as is, sharing them;
+    otherwise the result is a copy.
+    """
+    dtype = np.dtype(dtype if dtype is not None else X.dtype)
+    owned = False
+    if not isinstance(X, sp.csr_matrix):
+        # csr_array → csr_matrix shares the arrays; other formats are converted (new arrays).
+        owned = X.format != "csr"
+        X = sp.csr_matrix(X)
+    if X.dtype != dtype:
+        X, owned = X.astype(dtype), True  # copies data, indices and indptr
+    if X.has_canonical_format and (X.nnz == 0 or X.data.all()):
+        return X
+    if not owned:
+        X = X.copy()
+    X.sum_duplicates()
+    X.eliminate_zeros()
+    return X
 
 
 def _as_dtype(A: np.ndarray, dtype) -> np.ndarray:
     return np.ascontiguousarray(A, dtype=dtype)
 
 
-def spmm(X, B: np.ndarray) -> np.ndarray:
-    """``X @ B`` for CSR ``X`` (parallel) or a dense ``X`` (BLAS)."""
+#: Rows of a dense ``X`` converted to float64 at once by ``spmm(..., dtype=np.float64)``.
+_DENSE_BLOCK_ENTRIES = 1 << 22
+
+
+def spmm(X, B: np.ndarray, dtype=None) -> np.ndarray:
+    """``X @ B`` for CSR ``X`` (parallel) or a dense ``X`` (BLAS).
+
+    ``dtype=np.float64`` computes (and returns) the product of float32 data in float64: the
+    products x·b are then exact and only float64 sums round (a dense ``X`` is converted in
+    bounded row blocks). It costs more and is for the few evaluations that need it (a loss
+    that cancels), not for every update.
+    """
+    dtype = np.dtype(dtype) if dtype is not None else np.dtype(X.dtype)
     if not sp.issparse(X):
-        return X @ B
+        if dtype == X.dtype:
+            return X @ B
+        B = _as_dtype(B, dtype)
+        out = np.empty((X.shape[0], B.shape[1]), dtype=dtype)
+        step = max(1, _DENSE_BLOCK_ENTRIES // max(1, X.shape[1]))
+        for start in range(0, X.shape[0], step):
+            out[start : start + step] = np.asarray(X[start : start + step], dtype=dtype) @ B
+        return out
     X = X.tocsr() if X.format != "csr" else X
-    out = np.zeros((X.shape[0], B.shape[1]), dtype=X.dtype)
-    _csr_matmul(X.indptr, X.indices, X.data, _as_dtype(B, X.dtype), out)
+    out = np.zeros((X.shape[0], B.shape[1]), dtype=dtype)
+    _csr_matmul(X.indptr, X.indices, X.data, _as_dtype(B, dtype), out)
     return out
 
 
@@ -175,7 +239,7 @@ def kl_numerator(X_compressed, W: np.ndarray, Ht: np.ndarray, eps: float, with_l
         with_loss,
         out,
     )
-    return out, float(partial)
+    return out, float(partial.sum())
 
 
 def kl_numerator_t(X_csr, W: np.ndarray, Ht: np.ndarray, eps: float, dtype=None) -> np.ndarray:
@@ -209,5 +273,5 @@ def kl_nonzero_loss(X_csr, W: np.ndarray, Ht: np.ndarray, eps: float) -> float:
             _as_dtype(W, X_csr.dtype),
             _as_dtype(Ht, X_csr.dtype),
             X_csr.dtype.type(eps),
-        )
+        ).sum()
     )

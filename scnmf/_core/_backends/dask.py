@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ._sparse import canonical_csr
 from ._threads import single_threaded_blas
 
 
@@ -17,23 +18,29 @@ def is_dask(X) -> bool:
 
 
 def _block_summary(block) -> np.ndarray:
+    if sp.issparse(block):  # count and sum what the fit will see (see as_block)
+        block = canonical_csr(block)
     values = block.data if sp.issparse(block) else np.asarray(block).ravel()
     if values.size == 0:
-        return np.array([0.0, 0.0, np.inf, 1.0])
+        return np.array([0.0, 0.0, np.inf, 1.0, 0.0])
     nnz = block.nnz if sp.issparse(block) else np.count_nonzero(values)
     finite = bool(np.isfinite(values).all())
     total = float(values.sum(dtype=np.float64)) if finite else np.nan
     minimum = float(values.min()) if finite else np.nan
-    return np.array([float(nnz), total, minimum, float(finite)])
+    maximum = float(values.max()) if finite else np.nan
+    return np.array([float(nnz), total, minimum, float(finite), maximum])
 
 
 def dask_summary(X) -> dict[str, float]:
-    """One pass over a dask array: nonzeros, sum, minimum and whether all values are finite.
+    """One pass over a dask array: nonzeros, sum, extremes and whether all values are finite.
+
+    Sparse chunks are counted as the fit sees them (canonical: no stored zeros or
+    duplicates, see :func:`as_block`).
 
     Returns
     -------
     dict
-        ``nnz``, ``sum``, ``min``, ``finite``.
+        ``nnz``, ``sum``, ``min``, ``max``, ``finite``.
     """
     import dask
 
@@ -44,6 +51,7 @@ def dask_summary(X) -> dict[str, float]:
         "nnz": int(parts[:, 0].sum()),
         "sum": float(parts[:, 1].sum()) if finite else float("nan"),
         "min": float(parts[:, 2].min()) if finite else float("nan"),
+        "max": float(parts[:, 4].max()) if finite else float("nan"),
         "finite": finite,
     }
 
@@ -61,10 +69,8 @@ def active_client():
 def assemble_rows(blocks: list, dtype) -> np.ndarray | sp.csr_matrix:
     """Stack row blocks into one matrix: CSR when any block is sparse, else dense."""
     if any(sp.issparse(b) for b in blocks):
-        X = sp.vstack([sp.csr_matrix(b) for b in blocks], format="csr").astype(dtype)
-        X.sum_duplicates()
-        X.eliminate_zeros()
-        return X
+        # Stacking canonical blocks gives a canonical matrix (and new arrays).
+        return sp.vstack([as_block(sp.csr_matrix(b), dtype) for b in blocks], format="csr")
     return np.ascontiguousarray(np.vstack([np.asarray(b) for b in blocks]), dtype=dtype)
 
 
@@ -100,9 +106,14 @@ def solve_on_worker(X, fn: Callable, *args, **kwargs) -> Any:
 
 
 def as_block(block, dtype):
-    """A computed dask block as CSR or a C-contiguous ndarray of ``dtype``."""
+    """A computed dask block as canonical CSR or a C-contiguous ndarray of ``dtype``.
+
+    The one place a chunk enters the kernels: a sparse chunk with stored zeros, duplicates
+    or unsorted indices is canonicalised on a copy (:func:`._sparse.canonical_csr`); the
+    chunk itself (which may be the caller's data) is never modified.
+    """
     if sp.issparse(block):
-        return sp.csr_matrix(block, dtype=dtype)
+        return canonical_csr(block, dtype)
     return np.ascontiguousarray(block, dtype=dtype)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from ._threads import check_fork_safe
 from .dask import is_dask
 from .torch import resolve_device
 
@@ -33,8 +34,10 @@ def choose_backend(X, device: str | Backend = "auto") -> Backend:
 
     ``'cpu'`` is the numba engine; any CUDA device is torch. A :class:`Backend` passes
     through unchanged, which is how tests run the torch backend on torch's CPU build
-    (``Backend('torch', 'cpu')``).
+    (``Backend('torch', 'cpu')``). Refuses to start, with the fix, in a forked child where
+    numba's kernels would kill the process (:func:`._threads.check_fork_safe`).
     """
+    check_fork_safe()
     if isinstance(device, Backend):
         return device
     if is_dask(X):

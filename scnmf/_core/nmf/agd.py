@@ -12,8 +12,10 @@ programs) and its weights ``x`` are the rows of our ``W``. In our orientation on
 
 AND is a *refinement* method: the theory needs a "mild" initialisation (each program dominated
 by its true counterpart), and in practice a warm start from MU/HALS. From a random start it
-fails. The programs are not projected onto ``H ≥ 0`` (as in the paper and its code); optional
-clipping is offered as a departure.
+fails. During the stages the programs are not projected onto ``H ≥ 0`` (as in the paper and its
+code; per-step clipping is offered as a departure). The *returned* programs are an NMF's, so
+they are projected onto ``H ≥ 0`` once after the last stage; the returned activities are decoded
+from these programs and the last loss value is that of the returned pair.
 
 Two execution modes share the schedule:
 
@@ -69,11 +71,12 @@ class AGDResult(NMFResult):
     W
         Final decoded weights ``φ_α(X pinv(H))`` at the last threshold, n × k, nonnegative.
     H
-        Programs (rows), k × m. Not clipped unless ``clip=True``, so small negative entries
-        can remain (as in the paper).
+        Programs (rows), k × m, nonnegative: the stages leave them unconstrained (unless
+        ``clip=True``), and the negative entries left after the last stage are set to 0.
     loss
         ½‖X − WH‖² for the initial factors, then after each stage (decoded weights of that
-        stage, programs after its inner steps); length ``n_iter + 1``.
+        stage, programs after its inner steps); length ``n_iter + 1``. The last value is
+        exactly the loss of the returned ``W`` and ``H``.
     n_iter
         Number of stages run.
     converged
@@ -86,6 +89,9 @@ class AGDResult(NMFResult):
 
     alphas: np.ndarray | None = None
     alpha0: float = 0.0
+    #: Negative program entries set to 0 after the last stage, and the most negative one.
+    n_clipped: int = 0
+    min_unclipped: float = 0.0
 
 
 def hard_threshold(Z: np.ndarray, alpha: float) -> np.ndarray:
@@ -193,11 +199,11 @@ def agd(
         the median positive entry of the first decoding ``X pinv(H)``. The paper's value
         (0.1) assumes activities of order one.
     decay
-        Threshold divisor per stage (> 1); default 1.1.
+        Threshold divisor per stage, > 1; default 1.1.
     step
         Step size as a multiple of ``1 / λ_max(WᵀW)`` of the current decoded weights (of the
-        mini-batch in stochastic mode); ``step < 2`` keeps each stage's quadratic descent
-        stable. The authors' fixed ``η = 0.5 / D`` does not carry over to other sizes.
+        mini-batch in stochastic mode), in (0, 2): ``step < 2`` keeps each stage's quadratic
+        descent stable. The authors' fixed ``η = 0.5 / D`` does not carry over to other sizes.
     batch_size
         ``None``: full batch (pseudo-inverse and decoding once per stage). An integer: the
         stochastic form, each inner step on the next ``batch_size`` cells of a seeded
@@ -217,9 +223,13 @@ def agd(
     Returns
     -------
     AGDResult
-        ``W``: final activities, the thresholded decoding ``φ_α(X pinv(H))`` at the last
-        stage's threshold (not an NNLS refit); ``H``: programs; ``loss``: ½‖X − WH‖² history
-        (per stage); ``n_iter``: stages run; ``converged``; ``alphas``; ``alpha0``.
+        ``H``: programs after the last stage with negative entries set to 0 (counted in
+        ``n_clipped``, the most negative in ``min_unclipped``); ``W``: final activities, the
+        thresholded decoding ``φ_α(X pinv(H))`` of these programs at the last stage's
+        threshold (not an NNLS refit); ``loss``: ½‖X − WH‖² history (per stage; the last
+        value is that of the returned ``W`` and ``H``); ``n_iter``: stages run; ``converged``;
+        ``alphas``; ``alpha0``. When no stage runs (``n_stages=0``, or the callback stops at
+        stage 0) the warm start is returned unchanged.
 
     Notes
     -----
@@ -243,8 +253,10 @@ def agd(
         raise ValueError(f"Shapes: X {X.shape}, W {W.shape}, H {H.shape} do not match.")
     if n_stages < 0 or n_inner < 1:
         raise ValueError("n_stages must be ≥ 0 and n_inner ≥ 1.")
-    if decay <= 0:
-        raise ValueError("decay must be positive.")
+    if not decay > 1:
+        raise ValueError(f"decay must be > 1 (the threshold is divided by it); got {decay}.")
+    if not 0 < step < 2:
+        raise ValueError(f"step must lie in (0, 2) (a multiple of 1/λ_max); got {step}.")
     if batch_size is not None and batch_size < 1:
         raise ValueError("batch_size must be a positive integer or None.")
 
@@ -326,8 +338,24 @@ def agd(
                 converged = True
                 break
 
-    final_alpha = alphas[-1] if alphas else 0.0
-    W_final = decode(X, H, final_alpha)
+    if n_iter == 0:  # no stage ran: the warm start is the result
+        return AGDResult(
+            W=np.array(W),
+            H=H,
+            loss=np.asarray(losses),
+            n_iter=0,
+            converged=False,
+            alphas=np.zeros(0),
+            alpha0=float(used_alpha0 or 0.0),
+        )
+    negative = H < 0
+    n_clipped = int(negative.sum())
+    min_unclipped = float(H.min()) if n_clipped else 0.0
+    H[negative] = 0
+    W_final = decode(X, H, alphas[-1])
+    H64 = H.astype(np.float64)
+    XHt = _sparse.spmm(X, np.ascontiguousarray(H64.T)).astype(np.float64)
+    losses[-1] = frobenius_from_products(sq_norm, W_final.astype(np.float64), XHt, H64 @ H64.T)
     return AGDResult(
         W=W_final,
         H=H,
@@ -336,4 +364,6 @@ def agd(
         converged=converged,
         alphas=np.asarray(alphas),
         alpha0=float(used_alpha0 or 0.0),
+        n_clipped=n_clipped,
+        min_unclipped=min_unclipped,
     )

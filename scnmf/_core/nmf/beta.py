@@ -37,6 +37,21 @@ def dense_block(X, rows: slice) -> np.ndarray:
     return block.toarray() if sp.issparse(block) else np.asarray(block)
 
 
+def log_ratio(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """log(x / y) for x > 0 and y > 0 (float64), finite however small x is.
+
+    Where x / y underflows (a denormal x: scikit-learn's ``test_nmf_underflow``) the ratio
+    has lost its digits or is 0, whose log is −inf; those few entries take log x − log y.
+    """
+    ratio = x / y
+    small = ratio < np.finfo(np.float64).tiny
+    with np.errstate(divide="ignore"):  # a zero x (IS is undefined there) stays −inf
+        out = np.log(ratio)
+        if small.any():
+            out[small] = np.log(x[small]) - np.log(y[small])
+    return out
+
+
 def elementwise_beta(x: np.ndarray, y: np.ndarray, beta: float) -> float:
     """Σ d_β(x | y) over matching dense arrays.
 
@@ -50,12 +65,11 @@ def elementwise_beta(x: np.ndarray, y: np.ndarray, beta: float) -> float:
     if beta == 1:
         positive = x > 0
         xp = x[positive]
-        y_floored = np.maximum(y[positive], EPSILON)
-        return float(np.sum(xp * np.log(xp / y_floored)) - x.sum() + y.sum())
+        kl = np.sum(xp * log_ratio(xp, np.maximum(y[positive], EPSILON)))
+        return float(kl - x.sum() + y.sum())
     y = np.maximum(y, EPSILON)
     if beta == 0:
-        ratio = x / y
-        return float(np.sum(ratio - np.log(ratio) - 1.0))
+        return float(np.sum(x / y - log_ratio(x, y) - 1.0))
     return float(
         np.sum(x**beta + (beta - 1.0) * y**beta - beta * x * y ** (beta - 1.0))
         / (beta * (beta - 1.0))
@@ -81,18 +95,32 @@ def gram64(A: np.ndarray, block_rows: int = 1 << 13) -> np.ndarray:
     return out
 
 
+#: Below this fraction of ½‖X‖², a loss evaluated from a float32 X Hᵀ is re-evaluated from
+#: X Hᵀ in float64 (about 1e5 float32 ε: the rounding of a float32 product, up to ~10 ε·‖X‖²,
+#: then stays below 1e-4 of the loss, the default tolerance's margin).
+PRECISE_BELOW = 1e5 * float(np.finfo(np.float32).eps)
+
+
 def frobenius_from_factors(
-    sq_norm_X: float, W: np.ndarray, XHt: np.ndarray, Ht: np.ndarray
+    sq_norm_X: float, W: np.ndarray, XHt: np.ndarray, Ht: np.ndarray, X=None
 ) -> float:
     """½‖X − WH‖² from ‖X‖², X Hᵀ and the factors W (n × k), Hᵀ (m × k), summed in float64.
 
-    The expanded form cancels when the fit is good, so float32 Gram matrices (whose rounding
-    grows like √n·ε·‖X‖²) would put noise into the loss larger than the tolerance stop's
-    margin: a fit could stop, or run on, on rounding alone.
+    The expanded form cancels when the fit is good: float32 Gram matrices (whose rounding
+    grows like √n·ε·‖X‖²), or a float32 X Hᵀ, would put noise into the loss larger than the
+    tolerance stop's margin, and a fit could stop, or run on, on rounding alone. Gram
+    matrices are always summed in float64; when ``X`` is given and the loss is small
+    relative to ‖X‖² (below :data:`PRECISE_BELOW`), the cross term is recomputed from X Hᵀ
+    in float64 (one more product, only for near-exact fits).
     """
-    cross = float(np.sum(W * XHt, dtype=np.float64))
     gram = float(np.sum(gram64(W) * gram64(Ht)))
-    return max(0.5 * (sq_norm_X - 2.0 * cross + gram), 0.0)
+    cross = float(np.sum(W * XHt, dtype=np.float64))
+    loss = 0.5 * (sq_norm_X - 2.0 * cross + gram)
+    if X is not None and XHt.dtype != np.float64 and loss < PRECISE_BELOW * 0.5 * sq_norm_X:
+        XHt64 = _sparse.spmm(X, Ht, dtype=np.float64)
+        cross = float(np.sum(W * XHt64))
+        loss = 0.5 * (sq_norm_X - 2.0 * cross + gram)
+    return max(loss, 0.0)
 
 
 def squared_norm(X) -> float:
@@ -120,9 +148,10 @@ def beta_divergence(X, W: np.ndarray, H: np.ndarray, beta: float) -> float:
         (as scikit-learn does), so zeros in WH never give infinities.
     """
     beta = float(beta)
-    if beta == 2:
-        XHt = _sparse.spmm(X, np.ascontiguousarray(H.T))
-        return frobenius_from_products(squared_norm(X), W, XHt, (H @ H.T).astype(np.float64))
+    if beta == 2:  # X Hᵀ and the Grams in float64: the expanded form cancels for good fits
+        Ht = np.ascontiguousarray(H.T)
+        XHt = _sparse.spmm(X, Ht, dtype=np.float64)
+        return frobenius_from_factors(squared_norm(X), W, XHt, Ht)
     if beta == 1 and sp.issparse(X):
         Xr = X.tocsr()
         total_wh = float(np.dot(W.sum(axis=0, dtype=np.float64), H.sum(axis=1, dtype=np.float64)))

@@ -135,7 +135,8 @@ def initialize(
         n × m nonnegative matrix: dense, sparse (never densified) or a row-chunked dask
         array (the SVD then runs as map/reduce over its blocks).
     n_components
-        Rank k.
+        Rank k ≥ 1; at most ``min(n, m)`` for the NNDSVD variants (a ``ValueError`` says
+        so), any k for ``'random'`` and ``'custom'``.
     init
         ``'nndsvd'`` (zeros kept), ``'nndsvda'`` (zeros filled with the mean of X, best for MU),
         ``'nndsvdar'`` (zeros filled with small random values), ``'random'`` (scaled
@@ -153,6 +154,15 @@ def initialize(
     dtype = np.dtype(X.dtype)
     n, m = X.shape
     k = int(n_components)
+    if k < 1:
+        raise ValueError(f"n_components must be ≥ 1; got {n_components}.")
+    if init not in INIT_NAMES:
+        raise ValueError(f"Unknown init {init!r}; use one of {list(INIT_NAMES)}.")
+    if init.startswith("nndsvd") and k > min(n, m):
+        raise ValueError(
+            f"init={init!r} takes the leading {k} singular vectors, but a {n} × {m} matrix "
+            f"has only {min(n, m)}: use n_components ≤ {min(n, m)}, or init='random'."
+        )
     if init == "custom":
         if W is None or H is None:
             raise ValueError("init='custom' needs both W and H.")
@@ -172,8 +182,6 @@ def initialize(
         H = scale * np.abs(rng.standard_normal((k, m)))
         W = scale * np.abs(rng.standard_normal((n, k)))
         return W.astype(dtype), H.astype(dtype)
-    if init not in INIT_NAMES:
-        raise ValueError(f"Unknown init {init!r}; use one of {list(INIT_NAMES)}.")
     W, H = _nndsvd(X, k, random_state)
     if init == "nndsvda":
         fill = _mean(X)

@@ -66,7 +66,7 @@ def _sweep_rows(A, B, G, max_inner, adaptive):  # pragma: no cover - numba
                 change[i] = acc
             elif adaptive and acc <= 1e-2 * first:
                 break
-    return change.sum()
+    return change  # summed by numpy: a parallel sum would depend on the thread count
 
 
 def hals_sweep(A: np.ndarray, B, G, max_inner: int = 1, adaptive: bool = False) -> float:
@@ -77,7 +77,7 @@ def hals_sweep(A: np.ndarray, B, G, max_inner: int = 1, adaptive: bool = False) 
     ‖ΔA‖²_F of the first pass.
     """
     B = np.ascontiguousarray(B, dtype=A.dtype)
-    return float(_sweep_rows(A, B, np.asarray(G).astype(A.dtype), max_inner, adaptive))
+    return float(_sweep_rows(A, B, np.asarray(G).astype(A.dtype), max_inner, adaptive).sum())
 
 
 def apply_mu(factor: np.ndarray, numerator, denominator, gamma: float, beta: float) -> None:
@@ -125,7 +125,7 @@ class NumpyOps:
 
     def frobenius_loss(self, W, XHt, Ht) -> float:
         """½‖X − WH‖² from the product X Hᵀ and the factors (sums in float64)."""
-        return frobenius_from_factors(self.sq_norm, W, XHt, Ht)
+        return frobenius_from_factors(self.sq_norm, W, XHt, Ht, self.X)
 
     def context(self):
         """Keep BLAS off the numba threads' cores while a sparse fit runs."""

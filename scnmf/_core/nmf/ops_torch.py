@@ -146,8 +146,9 @@ class TorchSparseKLOps(TorchOps):
     def w_terms(self, W, H):
         ratio, wh = self._ratio(W, H)
         numerator = self.data.with_values(ratio) @ H.T.contiguous()
-        x = self.data.values
-        nonzero_part = float((x.double() * self.torch.log(ratio.double()) - x.double()).sum())
+        x, t = self.data.values.double(), self.torch
+        # x log x − x log wh, not x log(x / wh): the ratio of a denormal x underflows to 0.
+        nonzero_part = float((t.xlogy(x, x) - t.xlogy(x, wh.double()) - x).sum())
         total = float(W.double().sum(0) @ H.double().sum(1))
         denominator = H.sum(1)[None, :].expand_as(W)
         return numerator, denominator, nonzero_part + total
@@ -186,14 +187,12 @@ class TorchBlockedOps(TorchOps):
     def _loss(self, x, WH) -> float:
         t, beta = self.torch, self.beta
         x, y = x.double(), WH.double()
-        if beta == 1:
-            pos = x > 0
-            yf = t.clamp(y[pos], min=EPSILON)
-            return float((x[pos] * t.log(x[pos] / yf)).sum() - x.sum() + y.sum())
+        if beta == 1:  # xlogy: 0 at x = 0, finite for a denormal x (no x / y underflow)
+            yf = t.clamp(y, min=EPSILON)
+            return float((t.xlogy(x, x) - t.xlogy(x, yf)).sum() - x.sum() + y.sum())
         y = t.clamp(y, min=EPSILON)
         if beta == 0:
-            r = x / y
-            return float((r - t.log(r) - 1).sum())
+            return float((x / y - (t.log(x) - t.log(y)) - 1).sum())
         return float(
             (x**beta + (beta - 1) * y**beta - beta * x * y ** (beta - 1)).sum()
             / (beta * (beta - 1))
