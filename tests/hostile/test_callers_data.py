@@ -18,15 +18,9 @@ import scnmf as snmf
 from scnmf._core._backends._sparse import canonical_csr
 from scnmf._core._backends.dask import as_block, dask_summary
 
+from ._support import counts as _counts
+
 N_OBS, N_VARS = 40, 20
-
-
-def _counts(seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    rates = rng.gamma(1.0, 1.0, (N_OBS, 1)) * rng.gamma(1.0, 1.0, (1, N_VARS))
-    X = rng.poisson(2.0 * rates).astype(np.float64)
-    X[:, 0] += 1
-    return X
 
 
 def _noncanonical(A: np.ndarray, kind: str) -> sp.csr_matrix:

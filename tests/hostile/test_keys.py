@@ -21,6 +21,9 @@ import scnmf as snmf
 from scnmf.cli import main
 from scnmf.tl._store import store
 
+from ._support import assert_unchanged as _assert_unchanged
+from ._support import snapshot as _snapshot
+
 N_OBS, N_VARS = 40, 20
 
 
@@ -33,27 +36,6 @@ def _adata(seed: int = 0) -> ad.AnnData:
     a = ad.AnnData(sp.csr_matrix(X), obs=obs, var=var)
     a.obsm["X_emb"] = rng.normal(size=(N_OBS, 4))
     return a
-
-
-def _snapshot(a: ad.AnnData) -> tuple:
-    X = a.X.toarray() if sp.issparse(a.X) else np.asarray(a.X)
-    return (
-        X.copy(),
-        sorted(a.obs.columns),
-        sorted(a.obsm.keys()),
-        sorted(a.varm.keys()),
-        sorted(a.uns.keys()),
-        sorted(a.layers.keys()),
-        {k: np.copy(v) for k, v in a.obsm.items()},
-    )
-
-
-def _assert_unchanged(a: ad.AnnData, before: tuple) -> None:
-    after = _snapshot(a)
-    np.testing.assert_array_equal(after[0], before[0])
-    assert after[1:6] == before[1:6]
-    for key, value in before[6].items():
-        np.testing.assert_array_equal(a.obsm[key], value)
 
 
 #: Every tl function, with settings that make a fit quick; ``persistence_key`` of pnmf is

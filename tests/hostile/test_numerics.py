@@ -23,15 +23,11 @@ from scnmf._core.nmf import fit_nmf
 from scnmf._core.nmf.beta import beta_divergence, elementwise_beta
 from scnmf.tl._scale import unscale, unscale_factor
 
+from ._support import assert_unchanged as _assert_unchanged
+from ._support import counts as _counts
+from ._support import snapshot as _snapshot
+
 N_OBS, N_VARS = 40, 20
-
-
-def _counts(seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    rates = rng.gamma(1.0, 1.0, (N_OBS, 1)) * rng.gamma(1.0, 1.0, (1, N_VARS))
-    X = rng.poisson(2.0 * rates).astype(np.float64)
-    X[:, 0] += 1
-    return X
 
 
 def _adata(X, rep: np.ndarray | None = None) -> ad.AnnData:
@@ -41,22 +37,6 @@ def _adata(X, rep: np.ndarray | None = None) -> ad.AnnData:
     # A fixed representation, so graph-based fits see the same cell graph at every magnitude.
     a.obsm["X_pca"] = rep if rep is not None else _counts()[:, :5].copy()
     return a
-
-
-def _snapshot(adata: ad.AnnData) -> dict:
-    X = adata.X
-    return {
-        "keys": {s: sorted(getattr(adata, s).keys()) for s in ("obsm", "varm", "uns", "layers")},
-        "obs": list(adata.obs.columns),
-        "X": X.toarray() if sp.issparse(X) else np.array(X),
-    }
-
-
-def _assert_unchanged(adata: ad.AnnData, before: dict) -> None:
-    after = _snapshot(adata)
-    assert after["keys"] == before["keys"]
-    assert after["obs"] == before["obs"]
-    np.testing.assert_array_equal(after["X"], before["X"])
 
 
 def _refused(call, adata, error, *patterns):

@@ -17,6 +17,9 @@ import scipy.sparse as sp
 import scnmf as snmf
 from scnmf._core.nmf.init import initialize
 
+from ._support import assert_unchanged as _assert_unchanged
+from ._support import snapshot as _snapshot
+
 N_OBS, N_VARS = 40, 15
 
 
@@ -27,27 +30,6 @@ def _adata(seed: int = 0) -> ad.AnnData:
     obs = pd.DataFrame(index=[f"c{i}" for i in range(N_OBS)])
     var = pd.DataFrame(index=[f"g{j}" for j in range(N_VARS)])
     return ad.AnnData(X, obs=obs, var=var)
-
-
-def _snapshot(adata: ad.AnnData) -> dict:
-    X = adata.X
-    X = X.toarray() if sp.issparse(X) else np.array(X)
-    return {
-        "obs": list(adata.obs.columns),
-        "var": list(adata.var.columns),
-        "obsm": list(adata.obsm.keys()),
-        "varm": list(adata.varm.keys()),
-        "uns": list(adata.uns.keys()),
-        "layers": list(adata.layers.keys()),
-        "X": X,
-    }
-
-
-def _assert_unchanged(adata: ad.AnnData, before: dict) -> None:
-    after = _snapshot(adata)
-    for key in ("obs", "var", "obsm", "varm", "uns", "layers"):
-        assert after[key] == before[key], key
-    np.testing.assert_array_equal(after["X"], before["X"])
 
 
 def _refused(call, error, *patterns, adata=None):

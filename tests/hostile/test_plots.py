@@ -29,6 +29,9 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 
+from ._support import assert_unchanged as _assert_unchanged
+from ._support import snapshot as _snapshot
+
 PL = snmf.pl
 
 
@@ -62,31 +65,6 @@ def fits() -> dict[str, ad.AnnData]:
     snmf.tl.persistence(circles, n_scales=3)
     snmf.tl.pnmf(circles, 2, n_sweeps=1, max_inner_iter=10)
     return {"bare": _counts(), "nmf": nmf, "deep": deep, "pnmf": circles}
-
-
-def _snapshot(a: ad.AnnData) -> dict:
-    X = a.X.toarray() if sp.issparse(a.X) else np.asarray(a.X)
-    return {
-        "X": X.copy(),
-        "obs": a.obs.copy(),
-        "obsm": {k: np.copy(v) for k, v in a.obsm.items()},
-        "varm": {k: np.copy(v) for k, v in a.varm.items()},
-        "uns": sorted(a.uns.keys()),
-        "uns_records": {k: sorted(v) for k, v in a.uns.items() if isinstance(v, dict)},
-        "layers": sorted(a.layers.keys()),
-    }
-
-
-def _assert_unchanged(a: ad.AnnData, before: dict) -> None:
-    after = _snapshot(a)
-    np.testing.assert_array_equal(after["X"], before["X"])
-    pd.testing.assert_frame_equal(after["obs"], before["obs"])
-    for slot in ("obsm", "varm"):
-        assert after[slot].keys() == before[slot].keys()
-        for k, v in before[slot].items():
-            np.testing.assert_array_equal(after[slot][k], v)
-    for slot in ("uns", "uns_records", "layers"):
-        assert after[slot] == before[slot]
 
 
 @pytest.fixture

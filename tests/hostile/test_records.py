@@ -22,6 +22,9 @@ import scipy.sparse as sp
 import scnmf as snmf
 from scnmf import _records
 
+from ._support import assert_unchanged as _assert_unchanged
+from ._support import snapshot as _snapshot
+
 matplotlib.use("Agg")
 
 N_OBS, N_VARS = 40, 20
@@ -52,28 +55,6 @@ def fresh(base) -> ad.AnnData:
 
 def _items(record) -> list:
     return list(record.items()) if isinstance(record, dict) else []
-
-
-def _snapshot(a: ad.AnnData) -> tuple:
-    X = a.X.toarray() if sp.issparse(a.X) else np.asarray(a.X)
-    return (
-        X.copy(),
-        sorted(a.obs.columns),
-        sorted(a.obsm.keys()),
-        sorted(a.varm.keys()),
-        sorted(a.uns.keys()),
-        sorted(a.layers.keys()),
-        {k: np.copy(v) for k, v in _items(a.uns.get("persistence")) if k != "params"},
-    )
-
-
-def _assert_unchanged(a: ad.AnnData, before: tuple) -> None:
-    after = _snapshot(a)
-    np.testing.assert_array_equal(after[0], before[0])
-    assert after[1:6] == before[1:6]
-    assert after[6].keys() == before[6].keys()
-    for key, value in before[6].items():
-        np.testing.assert_array_equal(after[6][key], value)
 
 
 #: The readers of a persistence record, and the parameter their fix names.
