@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-import numpy as np
 from anndata import AnnData
 from scanpy import logging as logg
 
@@ -22,7 +21,7 @@ from ._matrix import (
 )
 from ._progress import progress_bar
 from ._scale import check_magnitude, rescale_extreme, unscale, unscale_factor
-from ._store import added, check_finite_result, expand_loadings, h5ad_safe, store
+from ._store import added, check_finite_result, factor_slots, store
 from ._validate import GNMF_PARAMS, check_adata, check_rank
 
 
@@ -157,19 +156,7 @@ def gnmf(
         "n_genes_used": int(X.shape[1]),
         "device": result.device,
     }
-    keys, U = C.factor_keys(key_added), C.FitUns
-    slots = {
-        "obsm": {keys.obsm: result.W},
-        "varm": {keys.varm: expand_loadings(result.H.T, mask, adata.n_vars)},
-        "uns": {
-            keys.uns: {
-                U.PARAMS: h5ad_safe(params),
-                U.LOSS: np.asarray(result.loss, dtype=np.float64),
-                U.N_ITER: int(result.n_iter),
-                U.CONVERGED: bool(result.converged),
-            }
-        },
-    }
+    slots = factor_slots(key_added, result, mask, adata.n_vars, params)
     target = store(adata, copy, **slots)
     logg.info(
         f"    finished: {result.n_iter} iterations, final objective {result.loss[-1]:.6g}",

@@ -17,7 +17,7 @@ from ._factors import check_custom_factors
 from ._matrix import DEFAULT, get_matrix, guard_memory, mask_description, resolve_mask_var
 from ._progress import progress_bar
 from ._scale import check_magnitude, rescale_extreme, unscale, unscale_factor
-from ._store import added, check_finite_result, expand_loadings, h5ad_safe, store
+from ._store import added, check_finite_result, factor_slots, store
 from ._validate import NMF_PARAMS, Solver, check_adata, check_rank
 
 
@@ -219,20 +219,7 @@ def nmf(
     }
     if solver == Solver.AGD:
         params["agd_options"] = agd_options
-    keys, U = C.factor_keys(key_added), C.NmfUns
-    slots = {
-        "obsm": {keys.obsm: result.W},
-        "varm": {keys.varm: expand_loadings(result.H.T, mask, adata.n_vars)},
-        "uns": {
-            keys.uns: {
-                U.PARAMS: h5ad_safe(params),
-                U.LOSS: np.asarray(result.loss, dtype=np.float64),
-                U.N_ITER: int(result.n_iter),
-                U.CONVERGED: bool(result.converged),
-                **extra,
-            }
-        },
-    }
+    slots = factor_slots(key_added, result, mask, adata.n_vars, params, **extra)
     target = store(adata, copy, **slots)
     logg.info(
         f"    finished: {result.n_iter} iterations, final loss {result.loss[-1]:.6g}",

@@ -103,3 +103,27 @@ def added(**slots: Mapping[str, Any]) -> str:
     """The log's list of what :func:`store` wrote (``deep=`` text of ``logg.info``)."""
     written = [f".{slot}[{key!r}]" for slot in SLOTS for key in slots.get(slot, {})]
     return "added\n    " + ", ".join(written)
+
+
+def factor_slots(
+    key_added: str, result, mask: np.ndarray | None, n_vars: int, params: dict, **extra: Any
+) -> dict[str, dict]:
+    """The slots of a one-factorisation result (``tl.nmf``, ``tl.gnmf``), ready for :func:`store`.
+
+    ``obsm['X_<key>']`` = W, ``varm['<key>_loadings']`` = Hᵀ at full gene length, and
+    ``uns[key]`` = {params, loss, n_iter, converged, **extra}.
+    """
+    keys, U = C.factor_keys(key_added), C.FitUns
+    return {
+        "obsm": {keys.obsm: result.W},
+        "varm": {keys.varm: expand_loadings(result.H.T, mask, n_vars)},
+        "uns": {
+            keys.uns: {
+                U.PARAMS: h5ad_safe(params),
+                U.LOSS: np.asarray(result.loss, dtype=np.float64),
+                U.N_ITER: int(result.n_iter),
+                U.CONVERGED: bool(result.converged),
+                **extra,
+            }
+        },
+    }

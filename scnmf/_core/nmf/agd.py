@@ -160,6 +160,19 @@ def _default_alpha0(Z: np.ndarray) -> float:
     return ALPHA0_FRACTION * float(np.median(positive)) if positive.size else 0.0
 
 
+def _unrefined(W, H, losses: list[float], alpha0: float | None) -> AGDResult:
+    """The warm start returned as it is (no stage ran)."""
+    return AGDResult(
+        W=np.array(W),
+        H=H,
+        loss=np.asarray(losses),
+        n_iter=0,
+        converged=False,
+        alphas=np.zeros(0),
+        alpha0=float(alpha0 or 0.0),
+    )
+
+
 def agd(
     X,
     W: np.ndarray,
@@ -268,15 +281,7 @@ def agd(
     n_iter = 0
     alpha = alpha0
     if callback is not None and callback(0, losses[0]):
-        return AGDResult(
-            W=np.array(W),
-            H=H,
-            loss=np.asarray(losses),
-            n_iter=0,
-            converged=False,
-            alphas=np.zeros(0),
-            alpha0=float(alpha0 or 0.0),
-        )
+        return _unrefined(W, H, losses, alpha0)
 
     rng = np.random.default_rng(random_state)
     order = rng.permutation(n) if batch_size is not None else None
@@ -339,15 +344,7 @@ def agd(
                 break
 
     if n_iter == 0:  # no stage ran: the warm start is the result
-        return AGDResult(
-            W=np.array(W),
-            H=H,
-            loss=np.asarray(losses),
-            n_iter=0,
-            converged=False,
-            alphas=np.zeros(0),
-            alpha0=float(used_alpha0 or 0.0),
-        )
+        return _unrefined(W, H, losses, used_alpha0)
     negative = H < 0
     n_clipped = int(negative.sum())
     min_unclipped = float(H.min()) if n_clipped else 0.0
