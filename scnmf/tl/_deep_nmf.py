@@ -13,12 +13,13 @@ from scanpy import logging as logg
 from .. import _keys as C
 from .._core._backends._threads import single_threaded_blas
 from .._core.deep import fit_deep
+from ._checks import check_adata, check_ranks
 from ._docs import doc_adata, doc_common, doc_matrix_selection, doc_params
 from ._matrix import DEFAULT, get_matrix, guard_memory, mask_description, resolve_mask_var
 from ._progress import progress_bar
 from ._scale import check_magnitude, rescale_extreme, unscale, unscale_factor
 from ._store import added, check_finite_result, expand_loadings, h5ad_safe, store
-from ._validate import DEEP_NMF_PARAMS, check_adata, check_ranks
+from ._validate import DEEP_NMF_PARAMS
 
 
 @doc_params(doc_adata=doc_adata, doc_matrix_selection=doc_matrix_selection, doc_common=doc_common)

@@ -10,6 +10,7 @@ from scanpy import logging as logg
 from .. import _keys as C
 from .._core.graph.laplacian import knn_graph
 from .._core.pnmf import fit_gnmf
+from ._checks import check_adata, check_rank
 from ._docs import doc_adata, doc_common, doc_matrix_selection, doc_params
 from ._matrix import (
     DEFAULT,
@@ -22,7 +23,7 @@ from ._matrix import (
 from ._progress import progress_bar
 from ._scale import check_magnitude, rescale_extreme, unscale, unscale_factor
 from ._store import added, check_finite_result, factor_slots, store
-from ._validate import GNMF_PARAMS, check_adata, check_rank
+from ._validate import GNMF_PARAMS
 
 
 @doc_params(doc_adata=doc_adata, doc_matrix_selection=doc_matrix_selection, doc_common=doc_common)

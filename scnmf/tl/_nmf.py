@@ -12,13 +12,14 @@ from scanpy import logging as logg
 from .. import _keys as C
 from .._core._backends import is_lazy
 from .._core.nmf import fit_nmf
+from ._checks import check_adata, check_rank
 from ._docs import doc_adata, doc_common, doc_matrix_selection, doc_params
 from ._factors import check_custom_factors
 from ._matrix import DEFAULT, get_matrix, guard_memory, mask_description, resolve_mask_var
 from ._progress import progress_bar
 from ._scale import check_magnitude, rescale_extreme, unscale, unscale_factor
 from ._store import added, check_finite_result, factor_slots, store
-from ._validate import NMF_PARAMS, Solver, check_adata, check_rank
+from ._validate import NMF_PARAMS, Solver
 
 
 @doc_params(doc_adata=doc_adata, doc_matrix_selection=doc_matrix_selection, doc_common=doc_common)

@@ -15,10 +15,11 @@ from .._core.graph.mst import EXACT_MAX_CELLS, EdgeList
 from .._core.graph.persistence import Persistence, betti0, select_scales
 from .._core.graph.persistence import persistence as _persistence
 from .._records import check_persistence, fingerprint
+from ._checks import check_adata
 from ._matrix import representation
 from ._neighbors import auto_neighbors_key, distances_key, edges_for, knn_from_neighbors
 from ._store import added, h5ad_safe, store
-from ._validate import PERSISTENCE_PARAMS, check_adata
+from ._validate import PERSISTENCE_PARAMS
 
 #: The fix of a check that only a bug can fail.
 BUG = "This is a bug in scnmf: please report it."

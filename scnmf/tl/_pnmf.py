@@ -12,6 +12,7 @@ from .. import _keys as C
 from .._core.pnmf import fit_pnmf
 from .._core.pnmf.scale_choice import stable_scale
 from .._records import persistence_record
+from ._checks import check_adata, check_rank, check_scale_index
 from ._docs import doc_adata, doc_common, doc_matrix_selection, doc_params
 from ._matrix import DEFAULT, get_matrix, guard_memory, mask_description, resolve_mask_var
 from ._neighbors import cell_edges
@@ -20,7 +21,7 @@ from ._progress import progress_bar
 from ._rules import option_error
 from ._scale import check_magnitude, rescale_extreme, unscale, unscale_factor
 from ._store import added, check_finite_result, expand_loadings, h5ad_safe, store
-from ._validate import PNMF_PARAMS, check_adata, check_rank, check_scale_index
+from ._validate import PNMF_PARAMS
 
 
 def _check_outputs_spare_inputs(key_added: str, params: dict) -> None:

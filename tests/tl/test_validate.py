@@ -8,6 +8,7 @@ import pytest
 
 import scnmf as snmf
 from scnmf import _keys as C
+from scnmf.tl import _checks
 from scnmf.tl import _validate as V
 from scnmf.tl._rules import option_error
 
@@ -145,8 +146,8 @@ def test_constraints_between_options():
 
 def test_rank_bound_uses_the_same_formatter():
     with pytest.raises(ValueError, match=r"Invalid option 9 for ranks\[0\]\. .*impossible"):
-        V.check_ranks((9, 2), (5, 8))
-    assert V.check_ranks((5, 2), (5, 8)) == (5, 2)
+        _checks.check_ranks((9, 2), (5, 8))
+    assert _checks.check_ranks((5, 2), (5, 8)) == (5, 2)
 
 
 def test_option_error_formats_arrays_and_fixes():
