@@ -16,6 +16,7 @@ GNMF_KEY = "gnmf"
 PERSISTENCE_KEY = "persistence"
 PNMF_KEY = "pnmf"
 DEEP_NMF_KEY = "deep_nmf"
+CONSENSUS_KEY = "cnmf"
 
 
 class Scanpy:
@@ -218,6 +219,30 @@ def deep_keys(key_added: str) -> DeepKeys:
     return DeepKeys(uns=key_added)
 
 
+@dataclass(frozen=True)
+class ConsensusKeys:
+    """Where ``tl.consensus_nmf`` stores the consensus of the selected k."""
+
+    #: ``uns`` record (see :class:`ConsensusUns`).
+    uns: str
+    #: Usage of each program (n_obs × k, rows sum to 1).
+    obsm: str
+    #: Consensus programs (n_vars × k, columns sum to 1; zero rows for genes masked out).
+    programs: str
+    #: Gene specificity z-scores (n_vars × k, every gene of the matrix).
+    gene_scores: str
+
+
+def consensus_keys(key_added: str) -> ConsensusKeys:
+    """The keys of a consensus NMF stored under ``key_added``."""
+    return ConsensusKeys(
+        uns=key_added,
+        obsm=obsm_key(key_added),
+        programs=f"{key_added}_programs",
+        gene_scores=f"{key_added}_gene_scores",
+    )
+
+
 class FitUns:
     """Entries of ``uns[key_added]`` written by every iterative fit."""
 
@@ -275,6 +300,34 @@ class DeepUns(FitUns):
     LAYER_LOSS = "layer_loss"
     LAMBDAS = "lambdas"
     ALPHAS = "alphas"
+
+
+class ConsensusUns:
+    """Entries of ``uns[key_added]`` of ``tl.consensus_nmf``.
+
+    ``K_SELECTION`` holds one array per entry of ``SELECTION_FIELDS`` (one value per k tried);
+    ``REPLICATES`` describes the replicate programs of the selected k (``REPLICATE_FIELDS``).
+    """
+
+    PARAMS = FitUns.PARAMS
+    K = "k"
+    K_SELECTION = "k_selection"
+    STABILITY = "stability"
+    ERROR = "error"
+    N_KEPT = "n_kept"
+    N_FILTERED = "n_filtered"
+    SELECTION_FIELDS = (K, STABILITY, ERROR, N_KEPT, N_FILTERED)
+    REPLICATES = "replicates"
+    LOCAL_DENSITY = "local_density"
+    KEPT = "kept"
+    LABELS = "labels"
+    ORDER = "order"
+    CORRELATION = "correlation"
+    CORRELATION_INDEX = "correlation_index"
+    REPLICATE_FIELDS = (LOCAL_DENSITY, KEPT, LABELS, ORDER, CORRELATION, CORRELATION_INDEX)
+    REPLICATE_LOSS = "replicate_loss"
+    N_ITER = FitUns.N_ITER
+    CONVERGED = FitUns.CONVERGED
 
 
 EPSILON = float.fromhex("0x1.0p-23")  # float32 machine epsilon: the MU floor (as scikit-learn)

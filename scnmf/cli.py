@@ -1,4 +1,4 @@
-"""Command line: ``scnmf demo`` and ``scnmf nmf|pnmf|deep IN.h5ad -o OUT.h5ad``."""
+"""Command line: ``scnmf demo`` and ``scnmf nmf|pnmf|deep|consensus IN.h5ad -o OUT.h5ad``."""
 
 from __future__ import annotations
 
@@ -152,6 +152,61 @@ def cmd_deep(args: argparse.Namespace) -> int:
     return _finish(adata, args, plots)
 
 
+def parse_ranks(text: str) -> list[int]:
+    """``--n-components``: ``7``, ``5-12`` (inclusive), ``5-12:2`` (step) or ``5,7,9``."""
+    ranks: list[int] = []
+    for part in text.replace(" ", "").split(","):
+        span, _, step = part.partition(":")
+        low, dash, high = span.partition("-")
+        try:
+            first, last = int(low), int(high) if dash else int(low)
+            stride = int(step) if step else 1
+        except ValueError:
+            first, last, stride = 0, -1, 0
+        if not part or stride < 1 or last < first or (step and not dash):
+            raise ValueError(
+                f"--n-components {text!r} is not a list of ranks; write e.g. 7, 5-12 "
+                "(5 to 12), 5-12:2 (every second) or 5,7,9."
+            )
+        ranks.extend(range(first, last + 1, stride))
+    return ranks
+
+
+def cmd_consensus(args: argparse.Namespace) -> int:
+    """Run ``tl.consensus_nmf`` on a file."""
+    from . import tl
+
+    ranks = parse_ranks(args.n_components)
+    _check_output(args)
+    adata = _read(args.input)
+    tl.consensus_nmf(
+        adata,
+        ranks,
+        n_replicates=args.n_replicates,
+        beta_loss=_beta(args.beta_loss),
+        solver=args.solver,
+        init=args.init,
+        max_iter=args.max_iter,
+        tol=args.tol,
+        density_threshold=args.density_threshold,
+        local_neighborhood_size=args.local_neighborhood_size,
+        select=args.select,
+        use_raw=args.use_raw,
+        **_shared_kwargs(args),
+        device=args.device,
+    )
+    plots = []
+    if args.figures:  # imported only when drawn: the fit needs no plotting
+        from . import pl
+
+        key = {"key": args.key_added}
+        plots = [
+            ("k_selection", pl.k_selection, key),
+            ("consensus_clustergram", pl.consensus_clustergram, key),
+        ]
+    return _finish(adata, args, plots)
+
+
 def _shared_kwargs(args: argparse.Namespace) -> dict:
     """Options every fitting command passes on: matrix selection, seed and key."""
     shared = {"layer": args.layer, "random_state": args.random_state, "key_added": args.key_added}
@@ -225,6 +280,26 @@ def build_parser() -> argparse.ArgumentParser:
     deep.add_argument("--labels", default=None, help="obs column to label the hierarchy plot")
     _shared_options(deep, key=C.DEEP_NMF_KEY)
     deep.set_defaults(func=cmd_deep)
+
+    cnmf = sub.add_parser("consensus", help="consensus NMF (cNMF) and choosing k")
+    cnmf.add_argument("input", help="input .h5ad (cells × genes, nonnegative)")
+    cnmf.add_argument("-o", "--output", required=True, help="output .h5ad")
+    cnmf.add_argument(
+        "-k", "--n-components", default="5-12", help="ranks: 7, 5-12, 5-12:2 or 5,7,9"
+    )
+    cnmf.add_argument("--n-replicates", type=int, default=100)
+    cnmf.add_argument("--beta-loss", default="frobenius")
+    cnmf.add_argument("--solver", default="auto", choices=["auto", "mu", "hals"])
+    cnmf.add_argument("--init", default="random", choices=["random", "nndsvdar"])
+    cnmf.add_argument("--max-iter", type=int, default=1000)
+    cnmf.add_argument("--tol", type=float, default=1e-4)
+    cnmf.add_argument("--density-threshold", type=float, default=0.5)
+    cnmf.add_argument("--local-neighborhood-size", type=float, default=0.3)
+    cnmf.add_argument("--select", type=int, default=None, help="k to store (default: most stable)")
+    cnmf.add_argument("--use-raw", action="store_true", help="factorise adata.raw.X")
+    cnmf.add_argument("--device", default="auto", help="cpu | cuda | auto (GPU needs scnmf[gpu])")
+    _shared_options(cnmf, key=C.CONSENSUS_KEY)
+    cnmf.set_defaults(func=cmd_consensus)
     return parser
 
 

@@ -1,5 +1,6 @@
 """Plotting: reads only what ``tl`` functions stored; returns Axes/Figure like scanpy."""
 
+from ._consensus import consensus_clustergram, k_selection
 from ._hierarchy import deep_hierarchy, layer_errors
 from ._loadings import loadings, loss
 from ._persistence import barcode, persistence_diagram
@@ -7,7 +8,9 @@ from ._scales import scale_path
 
 __all__ = [
     "barcode",
+    "consensus_clustergram",
     "deep_hierarchy",
+    "k_selection",
     "layer_errors",
     "loadings",
     "loss",

@@ -1,9 +1,10 @@
 """Tools: AnnData in, results stored in AnnData (scanpy's ``tl`` convention)."""
 
+from ._consensus import consensus_nmf
 from ._deep_nmf import deep_nmf
 from ._gnmf import gnmf
 from ._nmf import nmf
 from ._persistence import persistence
 from ._pnmf import pnmf
 
-__all__ = ["deep_nmf", "gnmf", "nmf", "persistence", "pnmf"]
+__all__ = ["consensus_nmf", "deep_nmf", "gnmf", "nmf", "persistence", "pnmf"]

@@ -1,6 +1,6 @@
 """The matrix a ``tl`` function works on, and the memory guard before it is fetched.
 
-Layer / ``mask_var`` → the cells × genes matrix to factorise; ``use_rep`` → the
+Layer / ``use_raw`` / ``mask_var`` → the cells × genes matrix to factorise; ``use_rep`` → the
 representation cell–cell distances are measured on. Nothing here modifies the AnnData: a
 matrix that must change (a gene subset, another dtype, a rescaling) is a copy. Lazy (dask)
 matrices stay lazy and are checked in one pass.
@@ -116,18 +116,71 @@ def _as_float(X: np.ndarray | sp.spmatrix) -> np.ndarray | sp.csr_matrix:
     return np.ascontiguousarray(X, dtype=dtype)
 
 
+def check_use_raw(adata: AnnData, layer: str | None) -> None:
+    """``use_raw=True`` needs ``adata.raw`` and excludes ``layer`` (as in scanpy)."""
+    if layer is not None:
+        raise ValueError(
+            f"use_raw=True and layer={layer!r} both choose the matrix; pass only one of them "
+            "(layer=None to use adata.raw.X, or use_raw=False to use the layer)."
+        )
+    if adata.raw is None:
+        raise ValueError(
+            "use_raw=True but adata.raw is None; store the full matrix first (e.g. "
+            "adata.raw = adata before subsetting genes) or pass use_raw=False."
+        )
+
+
+def raw_gene_mask(
+    adata: AnnData, layer: str | None, mask: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The columns of ``adata.raw`` holding the genes of ``adata`` that ``mask`` selects.
+
+    Genes are matched by name (``adata.raw`` has its own ``var``); genes of ``adata`` absent
+    from it are left out. Returns the boolean mask over ``adata.raw``'s genes (for
+    :func:`get_matrix` with ``use_raw=True``) and, for each selected raw column in order,
+    the row of ``adata.var`` it belongs to (where results go back). ``layer`` must be
+    ``None`` (:func:`check_use_raw`).
+    """
+    check_use_raw(adata, layer)
+    raw_names = adata.raw.var_names
+    if not raw_names.is_unique:
+        raise ValueError(
+            "adata.raw.var_names has duplicate gene names, so genes cannot be matched to "
+            "adata.var_names; make them unique (adata.raw.var_names_make_unique() before "
+            "setting adata.raw) or pass use_raw=False."
+        )
+    index = raw_names.get_indexer(adata.var_names)
+    selected = index >= 0 if mask is None else (index >= 0) & mask
+    if not selected.any():
+        raise ValueError(
+            "None of the genes of adata selected by mask_var is in adata.raw.var_names; "
+            "pass use_raw=False, or mask_var=None to use every gene of adata found in raw."
+        )
+    raw_mask = np.zeros(len(raw_names), dtype=bool)
+    raw_mask[index[selected]] = True
+    rows = np.flatnonzero(selected)
+    return raw_mask, rows[np.argsort(index[selected], kind="stable")]
+
+
 def get_matrix(
     adata: AnnData,
     layer: str | None,
     mask: np.ndarray | None,
     *,
     allow_zeros: bool = True,
+    use_raw: bool = False,
 ) -> np.ndarray | sp.csr_matrix:
     """The matrix to factorise: cells × selected genes, validated, float32/float64.
 
-    Never modifies ``adata``; sparse input stays sparse (CSR), lazy input lazy.
+    With ``use_raw`` it is ``adata.raw.X``, and ``mask`` is over ``adata.raw``'s genes (see
+    :func:`raw_gene_mask`). Never modifies ``adata``; sparse input stays sparse (CSR), lazy
+    input lazy.
     """
-    if layer is None:
+    if use_raw:
+        check_use_raw(adata, layer)
+        X = adata.raw.X
+        where = "adata.raw.X"
+    elif layer is None:
         X = adata.X
         where = "adata.X"
     else:
@@ -210,11 +263,17 @@ def guard_memory(
     k: Any,
     copies: int = 1,
     what: str = "NMF",
+    use_raw: bool = False,
 ) -> None:
-    """Refuse, before any work, a fit that would not fit in the available memory."""
+    """Refuse, before any work, a fit that would not fit in the available memory.
+
+    ``mask`` selects genes of the matrix read (``adata.raw``'s with ``use_raw``).
+    """
     from .._core.memory import check_memory, estimate_nmf_bytes, format_bytes
 
     X = adata.X if layer is None or layer not in adata.layers else adata.layers[layer]
+    if use_raw and adata.raw is not None:
+        X = adata.raw.X
     if X is None or not isinstance(k, int | np.integer) or k < 1:
         return  # the regular validation reports these
     n = adata.n_obs

@@ -42,21 +42,28 @@ def _csr_matmul_t(indptr, indices, data, A, bounds, partial):  # pragma: no cove
 
 
 @nb.njit(parallel=True, cache=True, fastmath=True)
-def _csr_kl_numerator_t(indptr, indices, data, W, Ht, eps, bounds, partial):  # pragma: no cover
-    k = W.shape[1]
+def _csr_kl_numerator_t(
+    indptr, indices, data, W, Ht, eps, groups, bounds, partial
+):  # pragma: no cover
+    # ``groups`` independent factorisations stacked side by side (columns g·k … g·k + k − 1
+    # are fit g): each has its own model value wh at an entry, so one pass over the
+    # nonzeros serves all of them.
+    k = W.shape[1] // groups
     for b in nb.prange(bounds.shape[0] - 1):
         buf = partial[b]
         for i in range(bounds[b], bounds[b + 1]):
             for p in range(indptr[i], indptr[i + 1]):
                 j = indices[p]
-                wh = W[i, 0] * Ht[j, 0]
-                for c in range(1, k):
-                    wh += W[i, c] * Ht[j, c]
-                if wh < eps:
-                    wh = eps
-                ratio = data[p] / wh
-                for c in range(k):
-                    buf[j, c] += ratio * W[i, c]
+                for g in range(groups):
+                    first = g * k
+                    wh = W[i, first] * Ht[j, first]
+                    for c in range(first + 1, first + k):
+                        wh += W[i, c] * Ht[j, c]
+                    if wh < eps:
+                        wh = eps
+                    ratio = data[p] / wh
+                    for c in range(first, first + k):
+                        buf[j, c] += ratio * W[i, c]
 
 
 #: Row blocks for the transposed products; fixed so results are thread-count independent.
@@ -103,28 +110,36 @@ def _kl_term(x, wh, ratio):  # pragma: no cover - numba
 
 
 @nb.njit(parallel=True, cache=True, fastmath=True)
-def _csr_kl_numerator(indptr, indices, data, W, Ht, eps, with_loss, out):  # pragma: no cover
-    """out[i] = Σ_j x_ij / max(wh_ij, eps) · Ht[j]; returns Σ_nz (x log(x / wh) − x)."""
+def _csr_kl_numerator(
+    indptr, indices, data, W, Ht, eps, with_loss, groups, out
+):  # pragma: no cover
+    """out[i] = Σ_j x_ij / max(wh_ij, eps) · Ht[j]; returns Σ_nz (x log(x / wh) − x) per row.
+
+    With ``groups`` > 1 the columns hold that many stacked fits (see
+    :func:`_csr_kl_numerator_t`) and the loss is per row and fit.
+    """
     n = W.shape[0]
-    k = W.shape[1]
-    partial = np.zeros(n)
+    k = W.shape[1] // groups
+    partial = np.zeros((n, groups))
     for i in nb.prange(n):
-        acc = 0.0
-        for p in range(indptr[i], indptr[i + 1]):
-            j = indices[p]
-            # Accumulate in the data's precision so the k-term dot product vectorises.
-            wh = W[i, 0] * Ht[j, 0]
-            for c in range(1, k):
-                wh += W[i, c] * Ht[j, c]
-            if wh < eps:
-                wh = eps
-            x = data[p]
-            ratio = x / wh
-            for c in range(k):
-                out[i, c] += ratio * Ht[j, c]
-            if with_loss:
-                acc += _kl_term(x, wh, ratio)
-        partial[i] = acc
+        for g in range(groups):  # the row's nonzeros stay in cache across the fits
+            first = g * k
+            acc = 0.0
+            for p in range(indptr[i], indptr[i + 1]):
+                j = indices[p]
+                # Accumulate in the data's precision so the k-term dot product vectorises.
+                wh = W[i, first] * Ht[j, first]
+                for c in range(first + 1, first + k):
+                    wh += W[i, c] * Ht[j, c]
+                if wh < eps:
+                    wh = eps
+                x = data[p]
+                ratio = x / wh
+                for c in range(first, first + k):
+                    out[i, c] += ratio * Ht[j, c]
+                if with_loss:
+                    acc += _kl_term(x, wh, ratio)
+            partial[i, g] = acc
     return partial  # summed by numpy: a parallel sum would depend on the thread count
 
 
@@ -221,12 +236,15 @@ def spmm_t(X, A: np.ndarray, dtype=None) -> np.ndarray:
     return _reduce(partial)
 
 
-def kl_numerator(X_compressed, W: np.ndarray, Ht: np.ndarray, eps: float, with_loss: bool = True):
+def kl_numerator(
+    X_compressed, W: np.ndarray, Ht: np.ndarray, eps: float, with_loss: bool = True, groups: int = 1
+):
     """Fused KL pass over a compressed matrix.
 
     For CSR ``X`` (cells × genes) with ``W`` (n × k) and ``Ht`` (m × k) this returns
     ``((X ⊘ WH) Hᵀ, Σ_nz x log(x/wh) − x)``, the numerator of the W update and the
-    nonzero part of the KL loss.
+    nonzero part of the KL loss. With ``groups`` > 1, ``W`` and ``Ht`` hold that many
+    independent fits side by side (k/groups columns each) and the loss is a (groups,) array.
     """
     out = np.zeros((W.shape[0], W.shape[1]), dtype=X_compressed.dtype)
     partial = _csr_kl_numerator(
@@ -237,15 +255,20 @@ def kl_numerator(X_compressed, W: np.ndarray, Ht: np.ndarray, eps: float, with_l
         _as_dtype(Ht, X_compressed.dtype),
         X_compressed.dtype.type(eps),
         with_loss,
+        groups,
         out,
     )
-    return out, float(partial.sum())
+    per_fit = partial.sum(axis=0)
+    return out, (float(per_fit[0]) if groups == 1 else per_fit)
 
 
-def kl_numerator_t(X_csr, W: np.ndarray, Ht: np.ndarray, eps: float, dtype=None) -> np.ndarray:
+def kl_numerator_t(
+    X_csr, W: np.ndarray, Ht: np.ndarray, eps: float, dtype=None, groups: int = 1
+) -> np.ndarray:
     """``(X ⊘ WH)ᵀ W`` (m × k) for CSR ``X``, with WH evaluated only at the nonzeros.
 
-    ``dtype`` is the accumulation and output dtype (as in :func:`spmm_t`).
+    ``dtype`` is the accumulation and output dtype (as in :func:`spmm_t`); ``groups`` as in
+    :func:`kl_numerator`.
     """
     k = W.shape[1]
     bounds = _row_bounds(X_csr, k)
@@ -257,6 +280,7 @@ def kl_numerator_t(X_csr, W: np.ndarray, Ht: np.ndarray, eps: float, dtype=None)
         _as_dtype(W, X_csr.dtype),
         _as_dtype(Ht, X_csr.dtype),
         X_csr.dtype.type(eps),
+        groups,
         bounds,
         partial,
     )

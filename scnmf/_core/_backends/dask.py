@@ -105,6 +105,43 @@ def solve_on_worker(X, fn: Callable, *args, **kwargs) -> Any:
     return task.result()
 
 
+def tasks_on_matrix(
+    X, fn: Callable, tasks: list[tuple], on_done: Callable[[int, Any], None]
+) -> None:
+    """``fn(X_in_memory, *task)`` for every task, as tasks on the cluster that share one X.
+
+    For work that needs the whole matrix per task (the replicate fits of a consensus). With
+    an active ``dask.distributed`` client the blocks are computed on the cluster and
+    assembled once into a matrix that stays there; each task runs on a worker and only its
+    (small) result travels back. Without a client the matrix is assembled here and the
+    tasks run one after another in this process. ``on_done(i, result)`` is called as task
+    ``i`` finishes (in completion order on a cluster).
+    """
+    import dask
+
+    blocks = X.to_delayed().ravel().tolist()
+    dtype = np.dtype(X.dtype)
+    client = active_client()
+    if client is None:
+        matrix = assemble_rows(list(dask.compute(*blocks)), dtype)
+        with single_threaded_blas(matrix):
+            for index, task in enumerate(tasks):
+                on_done(index, fn(matrix, *task))
+        return
+    from distributed import as_completed
+
+    matrix = client.submit(assemble_rows, client.compute(blocks), dtype, pure=False)
+    futures = [client.submit(_call_on, fn, matrix, task, pure=False) for task in tasks]
+    index_of = {future.key: index for index, future in enumerate(futures)}
+    for future in as_completed(futures):
+        on_done(index_of[future.key], future.result())
+
+
+def _call_on(fn: Callable, X, task: tuple) -> Any:
+    with single_threaded_blas(X):
+        return fn(X, *task)
+
+
 def as_block(block, dtype):
     """A computed dask block as canonical CSR or a C-contiguous ndarray of ``dtype``.
 
@@ -150,7 +187,11 @@ class BlockRunner:
         """``W`` cut into the row blocks of the data (scattered to the workers with a client)."""
         edges = np.cumsum([0, *self.row_sizes])
         parts = [W[a:b] for a, b in zip(edges[:-1], edges[1:], strict=True)]
-        return self.client.scatter(parts) if self.client is not None else parts
+        if self.client is None:
+            return parts
+        # hash=False: equal blocks (a constant start) would otherwise share one key, and
+        # releasing one block's future would lose the others' data.
+        return self.client.scatter(parts, hash=False)
 
     def join(self, W_blocks: list) -> np.ndarray:
         """The row blocks of a factor stacked back into one array."""
@@ -161,7 +202,11 @@ class BlockRunner:
         """Apply ``fn(block, W_b, *args)``; returns (new W handles, list of other outputs)."""
         if self.client is not None:
             shared = [
-                self.client.scatter(a, broadcast=True) if isinstance(a, np.ndarray) else a
+                # hash=False: an unchanged H (a fixed factor) would reuse the key of the
+                # last pass's copy, which is being released, and its tasks would lose it.
+                self.client.scatter(a, broadcast=True, hash=False)
+                if isinstance(a, np.ndarray)
+                else a
                 for a in args
             ]
             outs = [

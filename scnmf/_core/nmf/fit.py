@@ -12,6 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._backends.select import Backend, choose_backend
+from .batch import BatchedOps
 from .hals import HALSSteps, sweep_budget
 from .init import initialize
 from .loop import Callback, alternate
@@ -23,8 +24,10 @@ from .result import NMFResult
 class InMemoryEngine:
     """Factors of in-memory data on the numba engine or a torch device."""
 
-    def __init__(self, X, backend: Backend):
+    def __init__(self, X, backend: Backend, groups: int = 1, tol: float = 0.0):
         self.X = X
+        self.groups = groups
+        self.tol = tol
         self.dtype = np.dtype(np.float64 if X.dtype == np.float64 else np.float32)
         if backend.kind == "torch":
             from .._backends.torch import TorchData
@@ -42,14 +45,17 @@ class InMemoryEngine:
         """Stored nonzeros (all nonzero entries for dense data)."""
         return self.X.nnz if sp.issparse(self.X) else int(np.count_nonzero(self.X))
 
+    def _batched(self, ops, beta: float | None = None):
+        return ops if self.groups == 1 else BatchedOps(ops, self.groups, beta, self.tol)
+
     def mu_steps(self, beta: float) -> MUSteps:
         """β-MU on this backend's ops."""
-        self.ops = self._mu_ops(beta)
+        self.ops = self._batched(self._mu_ops(beta), beta)
         return MUSteps(self.ops, beta)
 
     def hals_steps(self, inner_W: int, inner_H: int, adaptive: bool) -> HALSSteps:
         """HALS on this backend's ops."""
-        self.ops = self._plain_ops()
+        self.ops = self._batched(self._plain_ops())
         return HALSSteps(self.ops, inner_W, inner_H, adaptive)
 
     def put(self, W, H):
@@ -65,12 +71,14 @@ class InMemoryEngine:
         return self.ops.context()
 
 
-def _engine(X, backend: Backend):
+def _engine(X, backend: Backend, groups: int, tol: float):
     if backend.kind == "dask":
+        if groups != 1:
+            raise NotImplementedError("batched fits run in memory (on dask: one task per batch)")
         from .ops_dask import DaskEngine
 
         return DaskEngine(X)
-    return InMemoryEngine(X, backend)
+    return InMemoryEngine(X, backend, groups, tol)
 
 
 def run_solver(
@@ -86,6 +94,7 @@ def run_solver(
     device: str | Backend = "auto",
     update_W: bool = True,
     update_H: bool = True,
+    groups: int = 1,
     callback: Callback | None = None,
 ) -> NMFResult:
     """MU (any β) or HALS (β = 2) from given factors, on the backend chosen for ``X``.
@@ -108,6 +117,10 @@ def run_solver(
         ``'auto'``, ``'cpu'`` (numba), a CUDA device (torch) or a :class:`Backend`.
     update_W, update_H
         Keep a factor fixed (in-memory backends).
+    groups
+        Number of independent fits stacked in ``W``/``H`` (:mod:`.batch`, in memory): the
+        loss history then has one column per fit, and ``extra`` holds each fit's
+        ``n_iter`` and ``converged``.
     callback
         ``callback(iteration, loss)``; returning ``True`` stops the fit.
 
@@ -116,12 +129,12 @@ def run_solver(
     NMFResult
         numpy factors in X's dtype, loss history, ``n_iter``, ``converged``.
     """
-    engine = _engine(X, choose_backend(X, device))
+    engine = _engine(X, choose_backend(X, device), groups, tol)
     if solver == "mu":
         steps = engine.mu_steps(float(beta))
         start = (W, H)
     else:
-        budget = sweep_budget(engine.nnz(), X.shape, np.shape(W)[1], max_inner)
+        budget = sweep_budget(engine.nnz(), X.shape, np.shape(W)[1] // groups, max_inner)
         steps = engine.hals_steps(*budget)
         start = (W, np.asarray(H).T)
     W_b, H_b = engine.put(*start)
@@ -136,6 +149,9 @@ def run_solver(
             update_H=update_H,
             callback=callback,
         )
+    if groups > 1:  # each fit stopped on its own (see .batch)
+        result.extra["n_iter"] = engine.ops.n_iter.copy()
+        result.extra["converged"] = ~engine.ops.active if tol > 0 else engine.ops.active & False
     result.W, H_out = engine.get(result.W, result.H)
     result.H = H_out if solver == "mu" else np.ascontiguousarray(H_out.T)
     return result

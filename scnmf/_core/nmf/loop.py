@@ -9,6 +9,8 @@ rule and the same callbacks:
     in the same pass, so the loss history costs nothing extra).
 ``update_W(W, terms) -> W``
     The W step (in place, or a new handle for backends whose W lives elsewhere).
+    A batch of independent fits (:mod:`.batch`) returns one loss per fit; the loop then
+    stops when every fit has converged, and the history has one column per fit.
 ``h_terms(W, H) -> terms`` and ``update_H(H, terms) -> H``
     The same for H, at the updated W.
 """
@@ -60,13 +62,13 @@ def alternate(
         The factors in the backend's representation (the caller converts them), the loss
         history, ``n_iter`` and ``converged``.
     """
-    losses: list[float] = []
+    losses: list = []
     converged = False
     n_iter = 0
     for iteration in range(max_iter + 1):
         terms, loss = steps.w_terms(W, H)
-        losses.append(float(loss))
-        if callback is not None and callback(iteration, losses[-1]):
+        losses.append(float(loss) if np.ndim(loss) == 0 else np.asarray(loss, dtype=np.float64))
+        if callback is not None and callback(iteration, float(np.sum(losses[-1]))):
             break
         if has_converged(losses, tol):
             converged = True

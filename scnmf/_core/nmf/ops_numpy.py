@@ -20,6 +20,7 @@ import contextlib
 
 import numba as nb
 import numpy as np
+import scipy.linalg
 import scipy.sparse as sp
 
 from ..._keys import EPSILON
@@ -69,15 +70,27 @@ def _sweep_rows(A, B, G, max_inner, adaptive):  # pragma: no cover - numba
     return change  # summed by numpy: a parallel sum would depend on the thread count
 
 
-def hals_sweep(A: np.ndarray, B, G, max_inner: int = 1, adaptive: bool = False) -> float:
+def hals_sweep(
+    A: np.ndarray, B, G, max_inner: int = 1, adaptive: bool = False, active=None
+) -> float:
     """HALS passes over the columns of ``A`` for min ½‖X − A Fᵀ‖² given B = X F, G = FᵀF.
 
     Updates ``A`` in place: ``max_inner`` passes, or with ``adaptive`` until a row's change
-    falls below 1% of its first pass (Gillis & Glineur's rule, judged row by row). Returns
-    ‖ΔA‖²_F of the first pass.
+    falls below 1% of its first pass (Gillis & Glineur's rule, judged row by row). With
+    ``active`` (a bool per fit) the columns are that many independent fits side by side (G
+    block diagonal): each active fit is swept on its own columns, exactly as if it ran
+    alone. Returns ‖ΔA‖²_F of the first pass.
     """
     B = np.ascontiguousarray(B, dtype=A.dtype)
-    return float(_sweep_rows(A, B, np.asarray(G).astype(A.dtype), max_inner, adaptive).sum())
+    G = np.asarray(G).astype(A.dtype)
+    if active is None:
+        return float(_sweep_rows(A, B, G, max_inner, adaptive).sum())
+    width = A.shape[1] // len(active)
+    change = 0.0
+    for g in np.flatnonzero(active):  # views: the kernel's updates land in A
+        own = slice(g * width, (g + 1) * width)
+        change += float(_sweep_rows(A[:, own], B[:, own], G[own, own], max_inner, adaptive).sum())
+    return change
 
 
 def apply_mu(factor: np.ndarray, numerator, denominator, gamma: float, beta: float) -> None:
@@ -123,6 +136,16 @@ class NumpyOps:
         """Aᵀ A in float64."""
         return gram64(A)
 
+    @staticmethod
+    def block_diag(blocks: list[np.ndarray]) -> np.ndarray:
+        """The blocks on the diagonal of one matrix (batched fits' Gram, :mod:`.batch`)."""
+        return scipy.linalg.block_diag(*blocks)
+
+    @staticmethod
+    def concat(parts: list[np.ndarray], axis: int) -> np.ndarray:
+        """Parts side by side (``axis=1``) or stacked (``axis=0``)."""
+        return np.concatenate(parts, axis=axis)
+
     def frobenius_loss(self, W, XHt, Ht) -> float:
         """½‖X − WH‖² from the product X Hᵀ and the factors (sums in float64)."""
         return frobenius_from_factors(self.sq_norm, W, XHt, Ht, self.X)
@@ -157,23 +180,33 @@ class FrobeniusOps(NumpyOps):
 
 
 class SparseKLOps(NumpyOps):
-    """β = 1 on CSR: X ⊘ WH at the nonzeros only, fused with the contraction."""
+    """β = 1 on CSR: X ⊘ WH at the nonzeros only, fused with the contraction.
 
-    def __init__(self, X):
+    ``groups`` > 1 stacks that many independent fits side by side (see :mod:`.batch`): one
+    pass over the nonzeros serves all of them, and the loss is one value per fit.
+    """
+
+    def __init__(self, X, groups: int = 1):
         super().__init__(X.tocsr())
+        self.groups = groups
 
     def w_terms(self, W, H):
         """MU numerator, denominator of W and the loss at (W, H)."""
         Ht = np.ascontiguousarray(H.T)
-        numerator, nonzero_part = _sparse.kl_numerator(self.X, W, Ht, EPSILON)
-        total_wh = float(np.dot(W.sum(axis=0, dtype=np.float64), H.sum(axis=1, dtype=np.float64)))
+        numerator, nonzero_part = _sparse.kl_numerator(self.X, W, Ht, EPSILON, groups=self.groups)
+        W_sums, H_sums = W.sum(axis=0, dtype=np.float64), H.sum(axis=1, dtype=np.float64)
         denominator = np.broadcast_to(H.sum(axis=1)[None, :], W.shape)
+        if self.groups == 1:
+            return numerator, denominator, nonzero_part + float(np.dot(W_sums, H_sums))
+        total_wh = (W_sums * H_sums).reshape(self.groups, -1).sum(axis=1)
         return numerator, denominator, nonzero_part + total_wh
 
     def h_terms(self, W, H):
         """MU numerator and denominator of H."""
         Ht = np.ascontiguousarray(H.T)
-        numerator_t = _sparse.kl_numerator_t(self.X, W, Ht, EPSILON, dtype=np.float64)
+        numerator_t = _sparse.kl_numerator_t(
+            self.X, W, Ht, EPSILON, dtype=np.float64, groups=self.groups
+        )
         denominator = np.broadcast_to(W.sum(axis=0, dtype=np.float64)[:, None], H.shape)
         return numerator_t.T, denominator
 

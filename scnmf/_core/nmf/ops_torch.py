@@ -46,12 +46,20 @@ def torch_apply_mu(factor, numerator, denominator, gamma: float, beta: float) ->
         factor[factor < np.finfo(np.float64).eps] = 0.0
 
 
-def torch_hals_sweep(A, B, G, max_inner: int = 1, adaptive: bool = False) -> None:
+def torch_hals_sweep(A, B, G, max_inner: int = 1, adaptive: bool = False, active=None) -> None:
     """HALS column sweeps of ``A`` in place, with the CPU's per-row early stop.
 
     As :func:`~scnmf._core.nmf.ops_numpy.hals_sweep`: a row stops repeating sweeps once its
-    change falls below 1% of its first sweep's, so rows that settled are not swept again.
+    change falls below 1% of its first sweep's, so rows that settled are not swept again;
+    with ``active`` (a bool per fit) independent fits side by side read only their own
+    block of G, and only the active ones are swept.
     """
+    if active is not None:  # each fit on its own columns (views: the updates land in A)
+        width = A.shape[1] // len(active)
+        for g in np.flatnonzero(active):
+            own = slice(g * width, (g + 1) * width)
+            torch_hals_sweep(A[:, own], B[:, own], G[own, own], max_inner, adaptive)
+        return
     n, k = A.shape
     curvature = G.diagonal().double().cpu().numpy()
     rows = None  # all rows, updated in place
@@ -104,6 +112,14 @@ class TorchOps:
     def gram(A):
         """Aᵀ A."""
         return A.T @ A
+
+    def block_diag(self, blocks):
+        """The blocks on the diagonal of one matrix (batched fits' Gram)."""
+        return self.torch.block_diag(*blocks)
+
+    def concat(self, parts, axis: int):
+        """Parts side by side (``axis=1``) or stacked (``axis=0``)."""
+        return self.torch.cat(parts, dim=axis)
 
     def frobenius_loss(self, W, XHt, Ht) -> float:
         """½‖X − WH‖² from the product X Hᵀ and the factors (sums in float64)."""

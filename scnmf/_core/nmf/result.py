@@ -37,9 +37,12 @@ class NMFResult:
     extra: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def has_converged(losses: list[float], tol: float) -> bool:
-    """Relative decrease of the last step below ``tol`` (never true when ``tol == 0``)."""
+def has_converged(losses: list, tol: float) -> bool:
+    """Relative decrease of the last step below ``tol`` (never true when ``tol == 0``).
+
+    Entries may be arrays (one loss per fit of a batch): then every fit must have converged.
+    """
     if tol <= 0 or len(losses) < 2:
         return False
     previous, current = losses[-2], losses[-1]
-    return (previous - current) <= tol * abs(previous)
+    return bool(np.all((previous - current) <= tol * np.abs(previous)))

@@ -108,3 +108,19 @@ def test_tl_nmf_agd_on_dask_refused_before_any_fit(adata, monkeypatch):
     with pytest.raises(ValueError, match="compute the dask array first"):
         snmf.tl.nmf(lazy, 2, solver="agd")
     assert "X_nmf" not in lazy.obsm
+
+
+@pytest.mark.parametrize("solver", ["hals", "mu"])
+def test_fixed_programs_and_constant_start_on_a_cluster(counts_csr, client, solver):
+    """H fixed (update_H=False) and W constant: every pass scatters equal arrays.
+
+    Scattered by content hash, the unchanged H reused the key of the last pass's copy while
+    it was being released, and equal W blocks shared one key: tasks lost their inputs.
+    """
+    H = np.random.default_rng(0).random((3, counts_csr.shape[1]))
+    W0 = np.ones((counts_csr.shape[0], 3))
+    kwargs = dict(solver=solver, beta=2.0, max_iter=15, tol=0, update_H=False)
+    ref = run_solver(counts_csr, W0, H, **kwargs)
+    got = run_solver(_dask(counts_csr), W0, H, **kwargs)
+    np.testing.assert_allclose(got.W, ref.W, rtol=1e-8, atol=1e-10)
+    np.testing.assert_array_equal(got.H, H)
