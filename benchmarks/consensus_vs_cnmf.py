@@ -94,6 +94,16 @@ def peak_rss_gib() -> float:
     return float("nan")
 
 
+def wait_quiet(below: float | None, limit_s: float = 3600.0) -> float:
+    """Wait (up to ``limit_s``) until the 1-minute load average is below ``below``; the load."""
+    start = time.monotonic()
+    while below is not None and os.getloadavg()[0] >= below:
+        if time.monotonic() - start > limit_s:
+            break
+        time.sleep(15)
+    return os.getloadavg()[0]
+
+
 def pbmc_counts(data_dir: str | None, work: Path) -> Path:
     """pbmc3k raw counts, genes in ≥ 3 cells (cNMF's tutorial filter), as an h5ad for cNMF."""
     path = work / "pbmc3k_counts.h5ad"
@@ -224,11 +234,12 @@ def small(args: argparse.Namespace, work: Path) -> dict:
     rounds = []
     for i in range(args.repeats):
         seed = args.seed + i
-        row = {"seed": seed, "load": [os.getloadavg()[0]]}
+        row = {"seed": seed, "load": [wait_quiet(args.quiet_below)]}
         row["cnmf"] = run_cnmf(counts, work, f"pbmc3k_r{i}", ks, args, seed)
         row["load"].append(os.getloadavg()[0])
         row["scnmf"] = None
         if not args.cnmf_only:
+            row["load"].append(wait_quiet(args.quiet_below))
             row["scnmf"] = run_scnmf(row["cnmf"]["norm_counts"], ks, args, seed)
             row["load"].append(os.getloadavg()[0])
             row["r_vs_cnmf"] = matched_r(row["scnmf"]["programs"], row["cnmf"]["programs"])
@@ -373,12 +384,14 @@ def scale(args: argparse.Namespace, work: Path) -> dict:
     common += ["--n-replicates", str(args.n_replicates), "--scnmf-tol", str(args.scnmf_tol)]
     result = {"matrix": meta, "ks": k_range(args.scale_ks), "n_replicates": args.n_replicates}
     result |= {"planted": args.planted, "depth": args.depth, "scnmf_tol": args.scnmf_tol}
-    result |= {"load": [os.getloadavg()[0]], "cnmf_fits": []}
+    result |= {"load": [], "cnmf_fits": []}
     for k in k_range(args.cnmf_fit_ks):
+        result["load"].append(wait_quiet(args.quiet_below))
         result["cnmf_fits"].append(child(["--worker", "cnmf-fit", "--fit-k", str(k), *common]))
         result["load"].append(os.getloadavg()[0])
         print(json.dumps(result["cnmf_fits"][-1]), flush=True)
     if not args.cnmf_only:
+        result["load"].append(wait_quiet(args.quiet_below))
         result["scnmf"] = child(["--worker", "scnmf", "--scale-ks", args.scale_ks, *common])
         result["load"].append(os.getloadavg()[0])
         print(json.dumps(result["scnmf"]), flush=True)
@@ -434,7 +447,7 @@ def _render_small(r: dict) -> list[str]:
     )
     head = [
         "seed",
-        "load (start / after cNMF / after scnmf)",
+        "load: before / after cNMF, before / after scnmf",
         "cNMF prepare",
         "factorize",
         "combine",
@@ -512,7 +525,11 @@ def _render_small(r: dict) -> list[str]:
     lines += [markdown_table(["pair", "median r", "min r", "all r"], rows), ""]
     if r.get("profile"):
         rows = [[name, f"{cum:.2f}", str(calls)] for name, cum, calls in r["profile"]]
-        lines += ["cProfile of one more scnmf call (seed of round 1; functions ≥ 2 %):", ""]
+        lines += [
+            "cProfile of one more scnmf call (the first round's seed; scnmf and "
+            "scikit-learn functions ≥ 2 % of it):",
+            "",
+        ]
         lines += [markdown_table(["function", "cumulative s", "calls"], rows), ""]
     return lines
 
@@ -532,7 +549,8 @@ def _render_scale(r: dict) -> list[str]:
         "",
         f"Matrix: {nnz:,} nonzeros ({nnz / np.prod(shape):.1%}), {r['planted']} planted "
         f"programs, median depth {r['depth']:g} counts, scaled to unit variance; generated in "
-        f"{r['matrix']['generated_s']:.0f} s. Load around the runs: {_fmt(r['load'])}.",
+        f"{r['matrix']['generated_s']:.0f} s. Load before / after each run (cNMF fits, then "
+        f"scnmf): {_fmt(r['load'])}.",
         "",
     ]
     rows = [
@@ -642,6 +660,7 @@ def main() -> None:
     p.add_argument("--planted", type=int, default=14, help="planted programs")
     p.add_argument("--depth", type=float, default=800.0, help="median counts per cell")
     p.add_argument("--cnmf-fit-ks", default="10-20:10", help="ks of the timed cNMF fits")
+    p.add_argument("--quiet-below", type=float, help="wait for a 1-min load below this first")
     p.add_argument("--tag", default="", help="suffix of the result JSON (several variants)")
     p.add_argument("--label", default="", help="note printed with the result (e.g. the load)")
     p.add_argument("--out-dir", default=str(RESULTS))

@@ -103,6 +103,7 @@ def sweep(adata, labels, k, grid, n_sweeps):
         snmf.tl.pnmf(
             adata,
             k,
+            preset="reference",  # the study of the reference code's settings
             lambda_graph=lam1,
             lambda_scale=lam2,
             n_sweeps=n_sweeps,

@@ -100,6 +100,7 @@ def run(name, args):
     snmf.tl.pnmf(
         adata,
         k,
+        preset="reference",  # the reference code's graphs and weights
         n_sweeps=args.n_sweeps,
         normalize=args.normalize,
         lambda_graph=args.lambda_graph,

@@ -84,7 +84,7 @@ def run_demo(out: Path, *, fast: bool = False, force: bool = False) -> int:
     plots = (
         ("nmf_loadings", pl.loadings, {}),
         ("nmf_loss", pl.loss, {}),
-        ("persistence_barcode", pl.barcode, {}),
+        ("persistence", pl.persistence, {}),
         ("pnmf_scale_path", pl.scale_path, {}),
         ("deep_nmf_hierarchy", pl.deep_hierarchy, {"labels": "label"}),
         ("deep_nmf_layer_errors", pl.layer_errors, {}),
@@ -106,12 +106,12 @@ def run_demo(out: Path, *, fast: bool = False, force: bool = False) -> int:
     print(f"{'method':48s} {'ARI':>6s} {'NMI':>6s} {'purity':>7s} {'ACC':>6s}")
     for name, s in rows:
         print(f"{name:48s} {s['ARI']:6.3f} {s['NMI']:6.3f} {s['purity']:7.3f} {s['ACC']:6.3f}")
-    print("\nTop genes per program:")
+    print("\nMost specific genes per program:")
     from .get import programs
 
-    top = programs(adata, n_genes=5)
-    for column in top.columns:
-        print(f"  {column}: {', '.join(top[column])}")
+    top = programs(adata, n_genes=5, method="specificity")
+    for program, genes in top.groupby("program", observed=True)["gene"]:
+        print(f"  {program}: {', '.join(genes)}")
     print(f"\nwrote {target}")
     for path in figures:
         print(f"wrote {path}")

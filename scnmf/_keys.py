@@ -34,6 +34,9 @@ class Scanpy:
     HIGHLY_VARIABLE = "highly_variable"
     #: ``obsm`` key of ``sc.pp.pca``.
     PCA = "X_pca"
+    #: ``varm`` key of ``sc.pp.pca``'s loadings and its ``uns`` record.
+    PCA_LOADINGS = "PCs"
+    PCA_UNS = "pca"
     #: ``use_rep`` value meaning ``adata.X`` itself.
     X = "X"
 
@@ -243,6 +246,26 @@ def consensus_keys(key_added: str) -> ConsensusKeys:
     )
 
 
+def projected_key(key: str) -> str:
+    """Default ``key_added`` of ``tl.project`` for the programs under ``key``."""
+    return f"{key}_projected"
+
+
+@dataclass(frozen=True)
+class ProjectedKeys:
+    """Where ``tl.project`` stores the activities of fixed programs."""
+
+    #: ``uns`` record (see :class:`ProjectUns`).
+    uns: str
+    #: Activities of the query's cells (n_obs × k).
+    obsm: str
+
+
+def projected_keys(key_added: str) -> ProjectedKeys:
+    """The keys of a projection stored under ``key_added`` (default :func:`projected_key`)."""
+    return ProjectedKeys(uns=key_added, obsm=obsm_key(key_added))
+
+
 class FitUns:
     """Entries of ``uns[key_added]`` written by every iterative fit."""
 
@@ -328,6 +351,61 @@ class ConsensusUns:
     REPLICATE_LOSS = "replicate_loss"
     N_ITER = FitUns.N_ITER
     CONVERGED = FitUns.CONVERGED
+
+
+class ProgramUns:
+    """Entries of ``uns[key_added]`` about a result's programs (any result).
+
+    ``PROGRAM_NAMES`` (written by ``tl.rename_programs``) is a str array, one name per
+    program; for deep NMF a dict of them keyed by layer (``'1'`` …). ``OBS_COLUMNS`` lists the
+    ``obs`` columns ``add_to_obs=True`` wrote (so a refit may replace them).
+    """
+
+    PROGRAM_NAMES = "program_names"
+    OBS_COLUMNS = "obs_columns"
+
+
+def program_prefix(key_added: str, layer: int | None = None) -> str:
+    """Start of a result's default program names and activity columns (``'<key>_'``).
+
+    Deep-NMF layer ``layer`` (1-based): ``'<key>_l<layer>_'``.
+    """
+    return f"{key_added if layer is None else layer_key(key_added, layer)}_"
+
+
+def default_program_names(key_added: str, n: int, layer: int | None = None) -> list[str]:
+    """``'<key>_0'`` … (``'<key>_l<layer>_0'`` … for a deep-NMF layer)."""
+    prefix = program_prefix(key_added, layer)
+    return [f"{prefix}{j}" for j in range(n)]
+
+
+def program_column(key_added: str, name: str, layer: int | None = None) -> str:
+    """``obs`` column of a program's activities: ``'<key>_<name>'``.
+
+    A name that already starts with the prefix (as the default ``'<key>_0'`` does) is the
+    column itself, so ``obs['nmf_0']`` holds program ``'nmf_0'``.
+    """
+    prefix = program_prefix(key_added, layer)
+    return name if name.startswith(prefix) else f"{prefix}{name}"
+
+
+class ProjectUns:
+    """Entries of ``uns[key_added]`` of ``tl.project``.
+
+    ``PROGRAM_NAMES`` holds the reference's names (its :class:`ProgramUns` entry, or the
+    defaults); ``WEIGHT_COVERED`` the fraction of each program's loadings on the genes used.
+    """
+
+    REFERENCE_KEY = "reference_key"
+    REFERENCE_KIND = "reference_kind"
+    GENES_USED = "genes_used"
+    GENES_MISSING = "genes_missing"
+    WEIGHT_COVERED = "weight_covered"
+    PROGRAM_NAMES = ProgramUns.PROGRAM_NAMES
+    LOSS = FitUns.LOSS
+    N_ITER = FitUns.N_ITER
+    CONVERGED = FitUns.CONVERGED
+    PARAMS = FitUns.PARAMS
 
 
 EPSILON = float.fromhex("0x1.0p-23")  # float32 machine epsilon: the MU floor (as scikit-learn)

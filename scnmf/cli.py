@@ -109,6 +109,7 @@ def cmd_pnmf(args: argparse.Namespace) -> int:
     tl.pnmf(
         adata,
         args.n_components,
+        preset=args.preset,
         lambda_graph=args.lambda_graph,
         lambda_scale=args.lambda_scale,
         lambda_anchor=args.lambda_anchor,
@@ -117,6 +118,7 @@ def cmd_pnmf(args: argparse.Namespace) -> int:
     )
     key = args.key_added
     plots = [
+        ("persistence", pl.persistence, {}),
         ("persistence_diagram", pl.persistence_diagram, {}),
         ("barcode", pl.barcode, {}),
         (f"{key}_scale_path", pl.scale_path, {"key": key}),
@@ -257,9 +259,15 @@ def build_parser() -> argparse.ArgumentParser:
     pnmf.add_argument("--n-neighbors", type=int, default=15)
     pnmf.add_argument("--n-scales", type=int, default=8)
     pnmf.add_argument("--all-scales", action="store_true", help="every H0 death is a scale")
-    pnmf.add_argument("--lambda-graph", type=float, default=1.0)
-    pnmf.add_argument("--lambda-scale", type=float, default=1.0)
-    pnmf.add_argument("--lambda-anchor", type=float, default=1.0)
+    pnmf.add_argument(
+        "--preset",
+        choices=["default", "reference"],
+        default="default",
+        help="default: the study's unit-free settings; reference: the paper's code",
+    )
+    pnmf.add_argument("--lambda-graph", type=float, default=None, help="overrides the preset")
+    pnmf.add_argument("--lambda-scale", type=float, default=None, help="overrides the preset")
+    pnmf.add_argument("--lambda-anchor", type=float, default=None, help="overrides the preset")
     pnmf.add_argument("--n-sweeps", type=int, default=10)
     pnmf.set_defaults(func=cmd_pnmf)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,17 +40,6 @@ def _arrays(entry: Mapping, fields: Sequence[str], where: str, key: str) -> dict
     if missing:
         raise KeyError(f"{where} holds no {missing[0]!r}; rerun {_producer(key)}.")
     return {f: np.asarray(entry[f]) for f in fields}
-
-
-def _figdir_target(save: Any, name: str) -> Any:
-    """Where ``save=True`` writes, as scanpy: ``sc.settings.figdir/<name>.png`` (folder made)."""
-    if save is not True:
-        return save
-    import scanpy as sc
-
-    figdir = Path(sc.settings.figdir)
-    figdir.mkdir(parents=True, exist_ok=True)
-    return str(figdir / f"{name}.png")
 
 
 def _thinned(ks: np.ndarray, ax) -> np.ndarray:
@@ -101,7 +89,9 @@ def k_selection(
     show, return_fig
         Show the figure, or return it instead of the Axes.
     save
-        A file path to save to, or ``True`` for ``sc.settings.figdir/k_selection.png``.
+        As scanpy: ``True`` writes ``sc.settings.figdir/k_selection.<file_format_figs>``; a
+        str is a suffix of that name (its extension sets the format); a str with a folder
+        or a Path is the file itself.
 
     Returns
     -------
@@ -177,7 +167,8 @@ def k_selection(
         ax,
         show=show,
         return_fig=False if return_fig is None else return_fig,
-        save=_figdir_target(save, "k_selection"),
+        save=save,
+        name="k_selection",
     )
 
 
@@ -281,8 +272,10 @@ def consensus_clustergram(
     show, return_fig
         Show the figure, or return it instead of the Axes.
     save
-        A file path to save to, or ``True`` for
-        ``sc.settings.figdir/consensus_clustergram.png``.
+        As scanpy: ``True`` writes
+        ``sc.settings.figdir/consensus_clustergram.<file_format_figs>``; a str is a suffix
+        of that name (its extension sets the format); a str with a folder or a Path is the
+        file itself.
 
     Returns
     -------
@@ -407,5 +400,6 @@ def consensus_clustergram(
         axes,
         show=show,
         return_fig=False if return_fig is None else return_fig,
-        save=_figdir_target(save, "consensus_clustergram"),
+        save=save,
+        name="consensus_clustergram",
     )

@@ -9,6 +9,18 @@ from anndata import AnnData
 
 from .. import _keys as C
 from .._docs import doc_params
+from ._colors import add_legend, check_legend_loc, resolve_color
+from ._legible import plain_log_numbers, renderer_of, spread_vertically, thin
+from ._loadings import _divergence
+from ._sankey import (
+    NEUTRAL_BAND,
+    draw_bands,
+    draw_nodes,
+    fit_xlim,
+    node_extents,
+    node_segments,
+    widest_label,
+)
 from ._utils import (
     PL_DOCS,
     count,
@@ -82,45 +94,49 @@ def hierarchy_flows(adata: AnnData, key: str = C.DEEP_NMF_KEY) -> tuple[list, li
     return masses, flows
 
 
-def _node_labels(adata, key, ell, r, labels, n_genes) -> list[str]:
-    if labels != "genes":
-        clusters = np.asarray(adata.obs[C.deep_keys(key).obs(ell)]).astype(str)
-        truth = np.asarray(adata.obs[labels]).astype(str)
-    prog = np.asarray(adata.varm[C.deep_keys(key).varm(ell)])
+def _shorten(name: str, limit: int = 22) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+def _specific_genes(adata: AnnData, key: str, ell: int, n_genes: int) -> list[list[str]]:
+    """Per program of layer ℓ, its ``n_genes`` most specific genes (positive scores only)."""
+    from ..get._programs import gene_specificity
+
+    prog = np.asarray(adata.varm[C.deep_keys(key).varm(ell)], dtype=np.float64)
+    scores = gene_specificity(prog)
     names = np.asarray(adata.var_names)
     out = []
-    for k in range(r):
-        if labels != "genes":
-            members = truth[clusters == str(k)]
-            if members.size:
-                values, counts = np.unique(members, return_counts=True)
-                best = np.argmax(counts)
-                out.append(f"{values[best]} ({100 * counts[best] / members.size:.0f}%)")
-                continue
-        top = np.argsort(-prog[:, k], kind="stable")[:n_genes]
-        out.append(", ".join(names[top]))
+    for k in range(prog.shape[1]):
+        top = np.argsort(-scores[:, k], kind="stable")[:n_genes]
+        out.append([str(g) for g in names[top[scores[top, k] > 0]]])
     return out
 
 
-def _band(ax, x0, x1, y0_lo, y0_hi, y1_lo, y1_hi, color, alpha):
-    from matplotlib.patches import PathPatch
-    from matplotlib.path import Path
+def _composition(adata: AnnData, key: str, ell: int, coloring) -> np.ndarray:
+    """Programs × categories: the share of each program's activity carried by each category.
 
-    xm = 0.5 * (x0 + x1)
-    verts = [
-        (x0, y0_lo),
-        (xm, y0_lo),
-        (xm, y1_lo),
-        (x1, y1_lo),
-        (x1, y1_hi),
-        (xm, y1_hi),
-        (xm, y0_hi),
-        (x0, y0_hi),
-        (x0, y0_lo),
-    ]
-    codes = [Path.MOVETO] + [Path.CURVE4] * 3 + [Path.LINETO] + [Path.CURVE4] * 3
-    codes.append(Path.CLOSEPOLY)
-    ax.add_patch(PathPatch(Path(verts, codes), facecolor=color, edgecolor="none", alpha=alpha))
+    Activity-weighted (``Σ_cells in c obsm[…_lℓ][:, k] / Σ_cells obsm[…_lℓ][:, k]``), so
+    the segments split the bar's mass as the bar is drawn; cells without a category are
+    left out (the rest of the bar is grey).
+    """
+    act = np.asarray(adata.obsm[C.deep_keys(key).obsm(ell)], dtype=np.float64)
+    n = len(coloring.categories)
+    onehot = np.zeros((act.shape[0], n))
+    known = coloring.codes >= 0
+    onehot[np.flatnonzero(known), coloring.codes[known]] = 1.0
+    total = act.sum(axis=0)
+    return (act.T @ onehot) / np.maximum(total, np.finfo(float).tiny)[:, None]
+
+
+def _label(k: int, genes: list[str], shares: np.ndarray | None, names: list[str]) -> str:
+    """'3: CD79A, MS4A1', or the two largest shares one per line, then the genes."""
+    gene_text = ", ".join(genes) if genes else "no specific gene"
+    if shares is None:
+        return f"{k}: {gene_text}"
+    top = np.argsort(-shares, kind="stable")[:2]
+    parts = [f"{100 * shares[c]:.0f}% {_shorten(names[c])}" for c in top if shares[c] >= 0.05]
+    lines = [f"{k}: {parts[0] if parts else 'mixed'}", *parts[1:], gene_text]
+    return "\n".join(lines)
 
 
 @doc_params(**PL_DOCS)
@@ -131,18 +147,29 @@ def deep_hierarchy(
     labels: str = "genes",
     n_genes: int = 3,
     min_flow: float = 0.05,
-    gap: float = 0.02,
+    gap: float | None = None,
+    palette=None,
+    legend_loc: str | None = "right margin",
     ax=None,
     show: bool | None = None,
     return_fig: bool = False,
-    save: str | None = None,
+    save: str | bool | None = None,
 ):
     """Sankey diagram of how the programs of each layer merge into the next layer's.
 
     Layers are columns (layer 1, the finest, on the left). Each program is a bar whose
     height is its share of the modelled counts; a band from program k of layer ℓ to program
-    j of layer ℓ+1 has width proportional to ``‖W_{{ℓ+1}}[:, j]‖₁ H_{{ℓ+1}}[j, k]`` (see
+    j of layer ℓ+1 has width proportional to ``‖W[ℓ+1][:, j]‖₁ H[ℓ+1][j, k]`` (see
     :func:`hierarchy_flows`), i.e. how much of k is explained by j.
+
+    Programs are labelled by their most specific genes
+    (:func:`scnmf.get.gene_specificity`: genes a program loads much more than any other
+    program, so housekeeping genes that every program loads are not shown). With
+    ``labels`` a column of ``adata.obs`` (e.g. known cell types), each bar is stacked by
+    the cell types carrying its activity, in the types' colours (``uns[labels +
+    '_colors']`` as scanpy, or ``palette``), with a legend, and the label names the two
+    largest shares (e.g. ``"62% CD4 T, 30% B"``) above the genes. Labels that would
+    overlap are dropped, the smallest programs first, so 10 or 1,000 programs read alike.
 
     Parameters
     ----------
@@ -151,16 +178,22 @@ def deep_hierarchy(
     key
         ``key_added`` used there.
     labels
-        ``'genes'``: label programs by their top genes; or a column of ``adata.obs`` (e.g.
-        known cell types): label each program by the most frequent category among the cells
-        of its cluster (``obs[key + '_l{{ℓ}}']``) with its percentage.
+        ``'genes'``: label programs by their most specific genes; or a categorical column
+        of ``adata.obs``: show each program's composition in it (and the genes).
     n_genes
-        Genes per label with ``labels='genes'`` (an integer ≥ 1).
+        Genes per label (an integer ≥ 1).
     min_flow
         Hide bands carrying less than this fraction (0 … 1) of their source program.
     gap
         Vertical space between programs, as a fraction of the column height (≥ 0, and less
-        than 1 / (r − 1) for the widest layer of r programs).
+        than 1 / (r − 1) for the widest layer of r programs); by default 0.02, less when
+        the widest layer has more than 16 programs (a third of the column in gaps at most).
+    palette
+        Colours of the categories of ``labels`` (a colormap name, a list, or a mapping
+        category → colour); by default those scanpy stored, else scanpy's defaults.
+    legend_loc
+        Where the categories' legend goes: ``'right margin'`` (default), a matplotlib
+        location such as ``'upper right'``, or ``'none'``/``None``.
     {doc_ax}
     {doc_output}
 
@@ -179,82 +212,92 @@ def deep_hierarchy(
     """
     import matplotlib.pyplot as plt
 
+    coloring = None
     if labels != "genes":
         obs_column(adata, labels, "labels", other="'genes'")
+        coloring = resolve_color(adata, labels, palette=palette, name="labels")
+        if coloring.kind != "cat":
+            raise ValueError(
+                f"labels={labels!r} is a numeric column; pass a categorical one (cell types, "
+                f"clusters) or 'genes', or convert it: adata.obs[{labels!r}] = "
+                f"adata.obs[{labels!r}].astype('category')."
+            )
+    legend_loc = check_legend_loc(legend_loc)
     n_genes = count(n_genes, "n_genes", example=3)
     min_flow = fraction(min_flow, "min_flow")
     masses, flows = hierarchy_flows(adata, key)
     L = len(masses)
     widest = max(len(m) for m in masses)
+    if gap is None:  # at most a third of the column in gaps, however many programs
+        gap = min(0.02, 0.33 / max(1, widest - 1))
     gap = fraction(gap, "gap", upper=1.0 / max(1, widest - 1), closed=widest == 1)
-    producer = f"{_PRODUCER}(adata, key_added={key!r})"
-    for ell in range(1, L + 1) if labels != "genes" else ():
-        stored(adata, C.deep_keys(key).obs(ell), producer, where="obs")  # the cluster labels
-    fig, ax = new_axes(ax, figsize=(3.2 * L + 1.5, 5.0))
-    cmap = plt.get_cmap("tab20")
-    width = 0.06
-    # node extents: (bottom, top) per layer and program
-    extents = []
-    for mass in masses:
-        r = len(mass)
-        scale = 1.0 - gap * (r - 1)
-        tops, pos = [], 1.0
-        for k in range(r):
-            h = mass[k] * scale
-            tops.append((pos - h, pos))
-            pos -= h + gap
-        extents.append(tops)
-    for ell, F in enumerate(flows):
-        src, dst = extents[ell], extents[ell + 1]
-        out_share = F / np.maximum(F.sum(axis=1, keepdims=True), np.finfo(float).tiny)
-        in_share = F / np.maximum(F.sum(axis=0, keepdims=True), np.finfo(float).tiny)
-        src_cursor = [top for _, top in src]
-        dst_cursor = [top for _, top in dst]
-        for k in range(F.shape[0]):
-            for j in range(F.shape[1]):
-                hs = out_share[k, j] * (src[k][1] - src[k][0])
-                ht = in_share[k, j] * (dst[j][1] - dst[j][0])
-                if out_share[k, j] >= min_flow:
-                    _band(
-                        ax,
-                        ell + width / 2,
-                        ell + 1 - width / 2,
-                        src_cursor[k] - hs,
-                        src_cursor[k],
-                        dst_cursor[j] - ht,
-                        dst_cursor[j],
-                        cmap(k % 20),
-                        0.35,
-                    )
-                src_cursor[k] -= hs
-                dst_cursor[j] -= ht
     ranks = [len(m) for m in masses]
+    own = ax is None
+    legend_room = 2.2 if coloring is not None and legend_loc == "right margin" else 0.0
+    lines = 1 if coloring is None else 3  # text lines per label: the column's height
+    height = float(np.clip(0.14 * lines * widest + 1.2, 5.0, 16.0))  # beyond, labels thin
+    fig, ax = new_axes(ax, figsize=(3.2 * L + 1.5 + legend_room, height))
+    cmap = plt.get_cmap("tab20")
+    width = 0.06 if coloring is None else 0.1
+    extents = node_extents(masses, gap)
+    band_colors = (
+        (lambda ell, k: cmap(k % 20)) if coloring is None else (lambda ell, k: NEUTRAL_BAND)
+    )
+    draw_bands(ax, flows, extents, width, min_flow, band_colors)
+    texts, mass_of, segments = [], [], []
     for ell, tops in enumerate(extents):
-        names = _node_labels(adata, key, ell + 1, ranks[ell], labels, n_genes)
+        genes = _specific_genes(adata, key, ell + 1, n_genes)
+        comp = None if coloring is None else _composition(adata, key, ell + 1, coloring)
         for k, (bottom, top) in enumerate(tops):
-            ax.add_patch(
-                plt.Rectangle(
-                    (ell - width / 2, bottom), width, top - bottom, color=cmap(k % 20), lw=0
+            shares = None if comp is None else comp[k]
+            colors = cmap(k % 20) if comp is None else coloring.colors
+            segments += node_segments(ell, bottom, top, width, shares, colors)
+            ha, dx = ("right", -width) if ell == 0 and L > 1 else ("left", width)
+            names = [] if coloring is None else coloring.categories
+            texts.append(
+                ax.text(
+                    ell + dx,
+                    0.5 * (bottom + top),
+                    _label(k, genes[k], shares, names),
+                    ha=ha,
+                    va="center",
+                    fontsize=7,
+                    linespacing=1.1,
+                    bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "none", "pad": 1},
                 )
             )
-            ha, dx = ("right", -width) if ell == 0 and L > 1 else ("left", width)
-            ax.text(
-                ell + dx,
-                0.5 * (bottom + top),
-                f"{k}: {names[k]}",
-                ha=ha,
-                va="center",
-                fontsize=7,
-                bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "none", "pad": 1},
-            )
-    ax.set_xlim(-1.0, L - 0.1)
+            mass_of.append(masses[ell][k])
+    draw_nodes(ax, segments)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xticks(range(L), [f"layer {ell + 1}\n(r={ranks[ell]})" for ell in range(L)])
     ax.set_yticks([])
+    ax.set_ylabel("share of the modelled counts")
+    ax.set_xlabel("layer (finest left; r programs each)")
     for side in ("left", "right", "top"):
         ax.spines[side].set_visible(False)
-    ax.set_title("deep NMF hierarchy")
-    return finish(fig, ax, show=show, return_fig=return_fig, save=save)
+    what = "specific genes" if coloring is None else f"{labels} composition and specific genes"
+    ax.set_title(f"deep NMF hierarchy: programs by {what}", fontsize=10)
+    if coloring is not None:
+        add_legend(ax, coloring, legend_loc, title=str(labels))
+    first = texts[: ranks[0]] if L > 1 else []
+    last = texts[-ranks[-1] :]
+    left_end, right_start = (-width, L - 1 + width) if L > 1 else (-width / 2, width)
+    widths = (widest_label(first), widest_label(last))  # in pixels: the same at any layout
+    for _ in range(2 if own else 1):  # the layout and the label room depend on each other
+        fit_xlim(ax, widths, left_end, right_start)
+        if own:
+            fig.tight_layout()
+    renderer_of(fig)
+    start = 0
+    for ell, r in enumerate(ranks):  # labels apart, a leader line to a label that moved
+        for text, anchor in spread_vertically(ax, texts[start : start + r], -0.02, 1.02):
+            x, y = text.get_position()
+            edge = ell - width / 2 if x < ell else ell + width / 2
+            ax.plot([edge, x], [anchor, y], color="0.45", lw=0.5, zorder=1)
+        start += r
+    biggest_first = [texts[i] for i in np.argsort(-np.asarray(mass_of), kind="stable")]
+    thin(biggest_first, pad=0.5, avoid=[ax.title])
+    return finish(fig, ax, show=show, return_fig=return_fig, save=save, name="deep_hierarchy")
 
 
 @doc_params(**PL_DOCS)
@@ -267,9 +310,14 @@ def layer_errors(
     ax=None,
     show: bool | None = None,
     return_fig: bool = False,
-    save: str | None = None,
+    save: str | bool | None = None,
 ):
-    """Per-layer error of deep NMF next to the multilayer baseline.
+    """Per-layer error of deep NMF next to the multilayer baseline (when it was computed).
+
+    The error of layer ℓ is the β-divergence of the fit's ``W[ℓ]·H[ℓ]`` from the layer
+    below, ``W[ℓ−1]`` (the data X for layer 1). Without a baseline (``tl.deep_nmf`` computes
+    it only with ``multilayer_baseline=True``) the deep errors are drawn alone and the title
+    says so.
 
     Parameters
     ----------
@@ -313,7 +361,9 @@ def layer_errors(
         )
     L = deep.size
     x = np.arange(1, L + 1)
-    fig, ax = new_axes(ax, figsize=(1.2 * L + 2.5, 3.5))
+    fig, ax = new_axes(ax, figsize=(1.2 * L + 2.5, 3.6))
+    params = _result(adata, key, (U.ERRORS,)).get(U.PARAMS, {})
+    divergence = _divergence(params.get("beta_loss") if isinstance(params, Mapping) else None)
     if relative:
         ratio = 100.0 * deep / np.asarray(multi, dtype=np.float64)
         ax.bar(x, ratio, color="#3a6ea5")
@@ -321,14 +371,26 @@ def layer_errors(
         for xi, value in zip(x, ratio, strict=True):
             ax.text(xi, value, f"{value:.0f}%", ha="center", va="bottom", fontsize=8)
         ax.set_ylabel("deep / multilayer error (%)")
+        ax.set_title("deep NMF error relative to the multilayer baseline", fontsize=10)
     else:
         w = 0.38 if multi is not None else 0.6
         ax.bar(x - (w / 2 if multi is not None else 0), deep, w, label="deep", color="#3a6ea5")
         if multi is not None:
             ax.bar(x + w / 2, np.asarray(multi), w, label="multilayer", color="#c8a04a")
+            ax.set_title("deep vs multilayer NMF: error per layer", fontsize=10)
+        else:  # the baseline is opt-in: say why there is no comparison, and how to get one
+            ax.set_title(
+                "deep NMF: error per layer\nmultilayer baseline not computed "
+                "(multilayer_baseline=True)",
+                fontsize=9,
+            )
         ax.legend(frameon=False, fontsize=8)
-        ax.set_ylabel("D_β(W_{ℓ−1} | W_ℓ H_ℓ)")
+        beta = f"β-divergence, {divergence}" if divergence.startswith("β") else divergence
+        ax.set_ylabel(f"error ({beta or 'β-divergence'})")
         if log:
             ax.set_yscale("log")
+            plain_log_numbers(ax.yaxis)
     ax.set_xticks(x, [f"layer {i}" for i in x])
-    return finish(fig, ax, show=show, return_fig=return_fig, save=save)
+    # plain text: W[ℓ]·H[ℓ] against W[ℓ−1], layer 0 being the data
+    ax.set_xlabel("layer ℓ: error of Wℓ·Hℓ against Wℓ₋₁ (W₀ = X)", fontsize=8)
+    return finish(fig, ax, show=show, return_fig=return_fig, save=save, name="layer_errors")

@@ -9,17 +9,23 @@ from anndata import AnnData
 
 from .. import _keys as C
 from .._docs import doc_params
+from ._legible import renderer_of, thin_ticks
 from ._utils import (
     PL_DOCS,
     check_key,
     count,
     finish,
     flag,
+    given_axes,
     indices,
     new_axes,
     stored,
     stored_record,
 )
+
+#: Height of one gene's bar (inches) and the most a panel grows to: beyond, labels thin.
+_ROW_INCHES = 0.2
+_MAX_PANEL_INCHES = 9.0
 
 
 @doc_params(**PL_DOCS)
@@ -30,11 +36,16 @@ def loadings(
     components: Sequence[int] | None = None,
     n_genes: int = 10,
     ncols: int = 4,
+    ax=None,
     show: bool | None = None,
     return_fig: bool = False,
-    save: str | None = None,
+    save: str | bool | None = None,
 ):
     """Bar charts of the top genes of each program.
+
+    Each panel lists a program's genes by loading (its weight of the gene), the largest
+    on top. Up to about 45 genes per panel every gene is named; beyond, the panel stops
+    growing and the names are thinned so none overlap (the top genes always shown).
 
     Parameters
     ----------
@@ -48,11 +59,15 @@ def loadings(
         Genes per program (an integer ≥ 1; all genes when it exceeds ``n_vars``).
     ncols
         Panels per row (an integer ≥ 1).
+    ax
+        Axes to draw on: one Axes when one program is shown, else a list of Axes, one
+        per program (in the order of ``components``); a new figure otherwise.
     {doc_output}
 
     Returns
     -------
-    {doc_returns_axes_array}
+    The array of Axes (the given Axes when ``ax`` is one Axes), or the Figure with
+    ``return_fig=True``; ``None`` when shown.
 
     Examples
     --------
@@ -64,6 +79,7 @@ def loadings(
     >>> axes = snmf.pl.loadings(adata, n_genes=5, show=False)
     """
     import matplotlib.pyplot as plt
+    from matplotlib.axes import Axes
 
     producer = f"scnmf.tl.nmf(adata, key_added={key!r})"
     check_key(key, producer)
@@ -79,22 +95,38 @@ def loadings(
     k = matrix.shape[1]
     components = indices(components, k, "components", "programs")
     n_genes = min(n_genes, adata.n_vars)
-    ncols = max(1, min(ncols, len(components)))
-    nrows = int(np.ceil(len(components) / ncols))
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(2.6 * ncols, 0.22 * n_genes * nrows + 0.8 * nrows), squeeze=False
-    )
+    given = given_axes(ax, len(components), "program")
+    panel_height = min(_MAX_PANEL_INCHES, _ROW_INCHES * n_genes + 0.3)
+    if given is None:
+        ncols = max(1, min(ncols, len(components)))
+        nrows = int(np.ceil(len(components) / ncols))
+        fig, axes = plt.subplots(
+            nrows, ncols, figsize=(2.7 * ncols, (panel_height + 0.75) * nrows), squeeze=False
+        )
+    else:
+        fig, axes = given[0].figure, np.array(given, dtype=object)[None, :]
     names = np.asarray(adata.var_names)
-    for ax, comp in zip(axes.flat, components, strict=False):
+    drawn = []
+    for panel, comp in zip(axes.flat, components, strict=False):
         order = np.argsort(-matrix[:, comp], kind="stable")[:n_genes][::-1]
-        ax.barh(np.arange(len(order)), matrix[order, comp], color="#3a6ea5")
-        ax.set_yticks(np.arange(len(order)), names[order], fontsize=7)
-        ax.set_title(f"program {comp}", fontsize=9)
-        ax.tick_params(axis="x", labelsize=7)
-    for ax in list(axes.flat)[len(components) :]:
-        ax.set_visible(False)
-    fig.tight_layout()
-    return finish(fig, axes, show=show, return_fig=return_fig, save=save)
+        panel.barh(np.arange(len(order)), matrix[order, comp], color="#3a6ea5")
+        panel.set_ylim(-0.6, len(order) - 0.4)
+        panel.set_title(f"program {comp}", fontsize=9)
+        panel.set_xlabel("loading (gene weight)", fontsize=8)
+        panel.set_ylabel("gene", fontsize=8)
+        panel.tick_params(axis="both", labelsize=7)
+        panel.set_yticks(np.arange(len(order)), names[order])  # the layout makes room
+        drawn.append((panel, names[order]))
+    for panel in list(axes.flat)[len(components) :]:
+        panel.set_visible(False)
+    if given is None:
+        fig.tight_layout()
+    renderer_of(fig)
+    for panel, genes in drawn:  # the top gene (last bar) first: it is never thinned away
+        thin_ticks(panel, "y", np.arange(len(genes)), genes, priority=range(len(genes))[::-1])
+    if given is not None and len(given) == 1 and isinstance(ax, Axes):
+        axes = given[0]
+    return finish(fig, axes, show=show, return_fig=return_fig, save=save, name="loadings")
 
 
 @doc_params(**PL_DOCS)
@@ -106,7 +138,7 @@ def loss(
     ax=None,
     show: bool | None = None,
     return_fig: bool = False,
-    save: str | None = None,
+    save: str | bool | None = None,
 ):
     """Objective value per iteration of a stored fit.
 
@@ -150,9 +182,54 @@ def loss(
         ax.set_yscale("log")
     params = result.get(U.PARAMS, {})
     params = params if isinstance(params, Mapping) else {}
-    beta = params.get("beta_loss", "")
     ax.set_xlabel("iteration")
-    ax.set_ylabel(f"β-divergence (β={beta})" if beta != "" else "loss")
-    ax.set_title(f"{key}: {params.get('solver', '')}", fontsize=10)
+    ax.set_ylabel(_loss_label(params.get("beta_loss")))
+    ax.set_title(loss_title(result, params, key), fontsize=10)
     fig.tight_layout()
-    return finish(fig, ax, show=show, return_fig=return_fig, save=save)
+    return finish(fig, ax, show=show, return_fig=return_fig, save=save, name="loss")
+
+
+#: Readable names of the ``beta_loss`` values β = 2, 1, 0.
+_DIVERGENCES = {2.0: "Frobenius", 1.0: "Kullback–Leibler", 0.0: "Itakura–Saito"}
+_NAMED = {"frobenius": 2.0, "kullback-leibler": 1.0, "itakura-saito": 0.0}
+
+
+def _divergence(beta) -> str:
+    """'Frobenius', 'Kullback–Leibler', 'Itakura–Saito', 'β = 1.5', or '' when unknown."""
+    if isinstance(beta, str):
+        beta = _NAMED.get(beta.lower(), beta)
+    try:
+        value = float(beta)
+    except (TypeError, ValueError):
+        return ""
+    return _DIVERGENCES.get(value, f"β = {value:g}")
+
+
+def _loss_label(beta) -> str:
+    name = _divergence(beta)
+    if not name:
+        return "loss"
+    return f"β-divergence ({name})" if name.startswith("β") else f"{name} loss"
+
+
+def _method(record: Mapping, params: Mapping) -> str:
+    """Which tl function wrote the record, read from what it stores."""
+    if C.DeepUns.RANKS in record:
+        return "deep NMF"
+    if C.PnmfUns.SCALES in record or "lambda_scale" in params:
+        return "pNMF"
+    if "lambda_graph" in params:
+        return "GNMF"
+    return "NMF"
+
+
+def loss_title(record: Mapping, params: Mapping, key: str) -> str:
+    """E.g. 'NMF (MU, Frobenius) loss', with the key when it is not the method's default."""
+    method = _method(record, params)
+    details = [str(params["solver"]).upper()] if params.get("solver") else []
+    if _divergence(params.get("beta_loss")):
+        details.append(_divergence(params["beta_loss"]))
+    title = f"{method} ({', '.join(details)}) loss" if details else f"{method} loss"
+    defaults = {"NMF": C.NMF_KEY, "GNMF": C.GNMF_KEY, "pNMF": C.PNMF_KEY}
+    defaults["deep NMF"] = C.DEEP_NMF_KEY
+    return title if key == defaults[method] else f"{title}, key '{key}'"

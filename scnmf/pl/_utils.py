@@ -9,6 +9,7 @@ all of them, with the fix. Plots only read: the AnnData is never modified.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -174,19 +175,85 @@ def new_axes(ax=None, figsize: tuple[float, float] = (5.0, 4.0)):
     return fig, ax
 
 
-def save_path(fig, save: Any) -> str | os.PathLike | None:
-    """The path to save to (``None``: don't), or a TypeError/ValueError with the fix."""
+def given_axes(ax: Any, n: int, what: str) -> list | None:
+    """A multi-panel function's ``ax``: ``n`` Axes of one figure, or ``None`` (own figure).
+
+    One Axes is accepted when ``n == 1``; otherwise a sequence (list, tuple or array) of
+    exactly ``n`` Axes, one per ``what``.
+    """
+    from matplotlib.axes import Axes
+
+    if ax is None:
+        return None
+    items = [ax] if isinstance(ax, Axes) else ax
+    if isinstance(items, np.ndarray):
+        items = list(items.ravel())
+    fix = (
+        f"pass {n} Axes in a list, one per {what} (e.g. fig, axes = plt.subplots(1, {n})), or "
+        "ax=None for a new figure"
+    )
+    if isinstance(items, str | bytes) or not isinstance(items, Sequence):
+        raise TypeError(f"ax={ax!r} is {_a(ax)}, not a matplotlib Axes or a list of them; {fix}.")
+    items = list(items)
+    wrong = [a for a in items if not isinstance(a, Axes)]
+    if wrong:
+        raise TypeError(f"ax holds {_a(wrong[0])}, not a matplotlib Axes; {fix}.")
+    if len(items) != n:
+        raise ValueError(f"ax holds {len(items)} Axes but this figure has {n} panels; {fix}.")
+    if len({id(a.figure) for a in items}) > 1:
+        raise ValueError(f"the Axes in ax belong to different figures; {fix}.")
+    return items
+
+
+def _writekey(name: str | None) -> str:
+    """Scanpy's ``writekey``: the pl function's name (the caller of :func:`finish`)."""
+    if name:
+        return name
+    frame = sys._getframe(2)  # finish's caller: the pl function itself
+    return frame.f_code.co_name
+
+
+_SAVE_FIX = (
+    "pass save=True (writes sc.settings.figdir/<function>.png), a suffix "
+    "(save='figure.png' writes figdir/<function>figure.png, save='.pdf' a PDF), a path with "
+    "a folder (save='./figure.png'), or None"
+)
+
+
+def save_path(fig, save: Any, name: str | None = None) -> Path | None:
+    """Where ``save`` writes (``None``: nowhere), as scanpy's ``savefig_or_show``.
+
+    ``True`` is ``sc.settings.figdir / f"{name}{plot_suffix}.{file_format_figs}"``; a
+    str without a folder is a suffix of ``name``, its extension (when matplotlib can write
+    it) setting the format; a str with a folder, or a :class:`~pathlib.Path`, is the file
+    itself (scanpy would look for that folder inside figdir). Wrong types and places raise a
+    TypeError/ValueError with the fix.
+    """
     if save is None or save is False:
         return None
+    supported = fig.canvas.get_supported_filetypes()
+    if save is True or (isinstance(save, str) and save and not _has_folder(save)):
+        import scanpy as sc
+
+        suffix, ext = ("", None) if save is True else (save, None)
+        stem, dot, tail = suffix.rpartition(".")
+        if dot and tail.lower() in supported:
+            suffix, ext = stem, tail.lower()
+        ext = ext or str(sc.settings.file_format_figs)
+        figdir = Path(sc.settings.figdir)
+        if figdir.exists() and not figdir.is_dir():
+            raise ValueError(
+                f"sc.settings.figdir={str(figdir)!r} is a file, not a folder; set "
+                "sc.settings.figdir to a folder, or pass a path with a folder as save."
+            )
+        return figdir / f"{name}{suffix}{sc.settings.plot_suffix}.{ext}"
     if not isinstance(save, str | os.PathLike):
-        extra = " (scanpy's save=True naming is not supported)" if save is True else ""
         raise TypeError(
-            f"save={save!r} is {_a(save)}, not a file path{extra}; pass a path "
-            "such as save='figure.png', or None."
+            f"save={save!r} is {_a(save)}, not a file path, a suffix or True; {_SAVE_FIX}."
         )
     path = Path(save)
     if not str(save) or path.name in ("", ".", ".."):
-        raise ValueError(f"save={save!r} names no file; pass a path such as save='figure.png'.")
+        raise ValueError(f"save={save!r} names no file; {_SAVE_FIX}.")
     if path.exists() and path.is_dir():
         raise ValueError(
             f"save={str(save)!r} is a folder; pass a file path inside it, e.g. "
@@ -200,38 +267,63 @@ def save_path(fig, save: Any) -> str | os.PathLike | None:
             "save elsewhere."
         )
     suffix = path.suffix[1:].lower()
-    supported = fig.canvas.get_supported_filetypes()
     if suffix and suffix not in supported:
         raise ValueError(
             f"save={str(save)!r}: format {suffix!r} is not supported; use one of "
             f"{sorted(supported)} as the file extension."
         )
-    return save
+    return path
 
 
-def finish(fig, axes, *, show: bool | None, return_fig: bool, save: str | None = None):
-    """Scanpy-style ending: save, show, or hand back the Figure/Axes.
+def _has_folder(save: str) -> bool:
+    return "/" in save or os.sep in save or (os.altsep is not None and os.altsep in save)
 
-    The options are checked before anything is written; on a bad option the figure is
-    closed (nothing is left open) and the error names the fix.
+
+def _dpi() -> float:
+    """Scanpy's rule: ``rcParams['savefig.dpi']`` unless it is below 150 (or 'figure')."""
+    from matplotlib import rcParams
+
+    dpi = rcParams["savefig.dpi"]
+    return dpi if not isinstance(dpi, str) and dpi >= 150 else 150
+
+
+def finish(
+    fig,
+    axes,
+    *,
+    show: bool | None,
+    return_fig: bool | None,
+    save: Any = None,
+    name: str | None = None,
+):
+    """Scanpy-style ending (``savefig_or_show``): save, show, or hand back the Figure/Axes.
+
+    ``name`` is scanpy's ``writekey`` for ``save=True`` or a suffix (by default the name
+    of the calling ``pl`` function). The options are checked before anything is written;
+    on a bad option the figure is closed (nothing is left open) and the error names the
+    fix. As scanpy, a saved figure is closed after it is written (it is still returned).
     """
     import matplotlib.pyplot as plt
 
     try:
         show = flag(show, "show", allow_none=True)
-        return_fig = flag(return_fig, "return_fig")
-        path = save_path(fig, save)
+        return_fig = flag(False if return_fig is None else return_fig, "return_fig")
+        path = save_path(fig, save, _writekey(name))
     except (TypeError, ValueError):
         plt.close(fig)
         raise
-    if path is not None:
-        fig.savefig(path, bbox_inches="tight", dpi=150)
     if show is None:
         import scanpy as sc
 
         show = bool(sc.settings.autoshow) and plt.get_backend().lower() not in ("agg", "pdf")
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, bbox_inches="tight", dpi=_dpi())
     if show:
         plt.show()
+    if path is not None:
+        plt.close(fig)
+    if show:
         return None
     return fig if return_fig else axes
 
@@ -241,8 +333,16 @@ doc_ax = """\
 ax
     Axes to draw on; a new figure otherwise."""
 doc_output = """\
-show, return_fig, save
-    Show the figure, return it instead of the Axes, or save it to a path."""
+show
+    Show the figure; ``None`` follows ``sc.settings.autoshow`` (off for a non-interactive
+    backend such as Agg).
+return_fig
+    Return the Figure instead of the Axes.
+save
+    As scanpy: ``True`` writes ``sc.settings.figdir/<function><sc.settings.plot_suffix>.``
+    ``<sc.settings.file_format_figs>``; a str is a suffix of that name whose extension
+    sets the format (``save='_pbmc.pdf'``); a str with a folder (``'./fig.png'``) or a
+    :class:`~pathlib.Path` is the file itself. A saved figure is closed."""
 doc_returns_axes = "The Axes (or the Figure with ``return_fig=True``; ``None`` when shown)."
 doc_returns_axes_array = (
     "The array of Axes (or the Figure with ``return_fig=True``; ``None`` when shown)."

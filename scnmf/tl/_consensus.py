@@ -22,9 +22,17 @@ from ._matrix import (
     raw_gene_mask,
     resolve_mask_var,
 )
+from ._programs import doc_add_to_obs, doc_obs_returns
 from ._progress import progress_bar
 from ._scale import check_magnitude, rescale_extreme, unscale
-from ._store import added, check_finite_result, h5ad_safe, store
+from ._store import (
+    activity_columns,
+    add_activity_columns,
+    added,
+    check_finite_result,
+    h5ad_safe,
+    store,
+)
 from ._validate import Solver
 from ._validate_consensus import CONSENSUS_PARAMS
 
@@ -55,7 +63,10 @@ def _full_length(values: np.ndarray, rows: np.ndarray, n_vars: int) -> np.ndarra
     return full
 
 
-@doc_params(doc_adata=doc_adata, doc_selection=_doc_selection, doc_common=doc_common)
+@doc_params(
+    doc_adata=doc_adata, doc_selection=_doc_selection, doc_common=doc_common,
+    doc_add_to_obs=doc_add_to_obs, doc_obs_returns=doc_obs_returns,
+)  # fmt: skip
 def consensus_nmf(
     adata: AnnData,
     n_components: int | Sequence[int],
@@ -76,6 +87,7 @@ def consensus_nmf(
     key_added: str = C.CONSENSUS_KEY,
     copy: bool = False,
     device: str = "auto",
+    add_to_obs: bool = False,
 ) -> AnnData | None:
     """Consensus NMF (cNMF): stable gene programs from many seeded replicates, and k.
 
@@ -133,6 +145,8 @@ def consensus_nmf(
         ``'cpu'`` (numba engine), ``'cuda'`` (PyTorch on a GPU; ``pip install 'scnmf[gpu]'``)
         or ``'auto'`` (a GPU when PyTorch sees one). Dask arrays always run on their cluster,
         with batches of replicates as tasks.
+    {doc_add_to_obs}
+        Consensus NMF writes the usage of the stored k (``obsm['X_cnmf']``).
 
     Returns
     -------
@@ -155,6 +169,7 @@ def consensus_nmf(
         ``correlation``, ``correlation_index``; see
         :func:`scnmf.pl.consensus_clustergram`), and ``replicate_loss``, ``n_iter``,
         ``converged`` (k tried × replicate arrays).
+    {doc_obs_returns}
 
     Examples
     --------
@@ -181,6 +196,7 @@ def consensus_nmf(
     X = get_matrix(adata, layer, fit_mask, allow_zeros=beta > 0, use_raw=o.use_raw)
     for k in ks:
         check_rank(k, X.shape)
+    columns = activity_columns(adata, key_added, ks[-1], o.add_to_obs)  # the k is chosen later
     score_mask, score_rows = _gene_rows(adata, layer, None, o.use_raw)
     scores = None
     if fit_rows.size != score_rows.size:  # the gene scores cover every gene, not the mask
@@ -273,7 +289,9 @@ def consensus_nmf(
         },
         "uns": {keys.uns: record},
     }
-    target = store(adata, copy, **slots)
+    usage = slots["obsm"][keys.obsm]
+    stale = add_activity_columns(slots, adata, key_added, columns[: fit.k], usage)
+    target = store(adata, copy, drop_obs=stale, **slots)
     logg.info(f"    finished: stored the consensus of k = {fit.k}", time=start, deep=added(**slots))
     return target if copy else None
 

@@ -11,22 +11,35 @@ from .. import _keys as C
 from .._core.graph.laplacian import knn_graph
 from .._core.pnmf import fit_gnmf
 from ._checks import check_adata, check_rank
+from ._convergence import warn_unconverged
 from ._docs import doc_adata, doc_common, doc_matrix_selection, doc_params
 from ._matrix import (
     DEFAULT,
     get_matrix,
     guard_memory,
     mask_description,
+    raw_gene_mask,
     representation,
     resolve_mask_var,
 )
+from ._programs import doc_add_to_obs, doc_obs_returns, doc_use_raw
 from ._progress import progress_bar
 from ._scale import check_magnitude, rescale_extreme, unscale, unscale_factor
-from ._store import added, check_finite_result, factor_slots, store
+from ._store import (
+    activity_columns,
+    add_activity_columns,
+    added,
+    check_finite_result,
+    factor_slots,
+    store,
+)
 from ._validate import GNMF_PARAMS
 
 
-@doc_params(doc_adata=doc_adata, doc_matrix_selection=doc_matrix_selection, doc_common=doc_common)
+@doc_params(
+    doc_adata=doc_adata, doc_matrix_selection=doc_matrix_selection, doc_common=doc_common,
+    doc_use_raw=doc_use_raw, doc_add_to_obs=doc_add_to_obs, doc_obs_returns=doc_obs_returns,
+)  # fmt: skip
 def gnmf(
     adata: AnnData,
     n_components: int,
@@ -40,10 +53,12 @@ def gnmf(
     init: Literal["nndsvd", "nndsvda", "nndsvdar", "random"] = "nndsvda",
     device: str = "auto",
     layer: str | None = None,
+    use_raw: bool = False,
     mask_var=DEFAULT,
     random_state: int | None = 0,
     key_added: str = C.GNMF_KEY,
     copy: bool = False,
+    add_to_obs: bool = False,
 ) -> AnnData | None:
     """Graph-regularised NMF on a kNN cell graph (GNMF, Cai et al. 2011).
 
@@ -70,7 +85,8 @@ def gnmf(
     max_iter
         Maximum number of iterations.
     tol
-        Stop when the objective changes by at most ``tol`` relative to the previous one.
+        Stop when the objective changes by at most ``tol`` relative to the previous one; a
+        fit that reaches ``max_iter`` first logs a warning.
     init
         Initialisation.
     device
@@ -81,7 +97,9 @@ def gnmf(
         assembled there and must fit its memory; it never passes through this process) and
         ``device`` does not apply; the kNN graph is built in this process from ``use_rep``.
     {doc_matrix_selection}
+    {doc_use_raw}
     {doc_common}
+    {doc_add_to_obs}
 
     Returns
     -------
@@ -94,6 +112,7 @@ def gnmf(
     ``adata.uns['gnmf' | key_added]`` : :class:`dict`
         ``params``, ``loss`` (objective before the first and after each iteration),
         ``n_iter`` and ``converged``.
+    {doc_obs_returns}
 
     Examples
     --------
@@ -108,9 +127,12 @@ def gnmf(
     lam, n_neighbors, max_iter, tol = o.lambda_graph, o.n_neighbors, o.max_iter, o.tol
     random_state = o.random_state
     mask = resolve_mask_var(adata, mask_var)
-    guard_memory(adata, layer, mask, n_components, what="GNMF")
-    X = get_matrix(adata, layer, mask)
+    # With use_raw, ``read`` selects adata.raw's columns and ``rows`` their adata.var rows.
+    read, rows = raw_gene_mask(adata, layer, mask) if o.use_raw else (mask, mask)
+    guard_memory(adata, layer, read, n_components, what="GNMF", use_raw=o.use_raw)
+    X = get_matrix(adata, layer, read, use_raw=o.use_raw)
     k = check_rank(n_components, X.shape)
+    columns = activity_columns(adata, key_added, k, o.add_to_obs)
     # f(sX, sW, H) = s² f(X, W, H) (H's rows at unit norm carry no scale), so λ keeps its
     # meaning on the rescaled data and only W and the objective are scaled back.
     X, scale = rescale_extreme(X)
@@ -152,16 +174,21 @@ def gnmf(
         "tol": tol,
         "init": init,
         "layer": layer,
+        "use_raw": o.use_raw,
         "mask_var": mask_description(mask_var),
         "random_state": random_state,
         "n_genes_used": int(X.shape[1]),
         "device": result.device,
     }
-    slots = factor_slots(key_added, result, mask, adata.n_vars, params)
-    target = store(adata, copy, **slots)
+    slots = factor_slots(key_added, result, rows, adata.n_vars, params)
+    stale = add_activity_columns(slots, adata, key_added, columns, result.W)
+    target = store(adata, copy, drop_obs=stale, **slots)
     logg.info(
         f"    finished: {result.n_iter} iterations, final objective {result.loss[-1]:.6g}",
         time=start,
         deep=added(**slots),
+    )
+    warn_unconverged(
+        "GNMF", converged=result.converged, max_iter=max_iter, tol=tol, loss=result.loss
     )
     return target if copy else None

@@ -99,18 +99,23 @@ class Integer(Rule):
 class Real(Rule):
     """A finite number ≥ ``minimum`` (> when ``strict``), below ``maximum`` when one is given.
 
-    ``maximum`` is exclusive (``step < 2``); ``bool`` and strings are not numbers here.
+    ``maximum`` is exclusive (``step < 2``) unless ``closed`` (``density_threshold ≤ 2``);
+    ``bool`` and strings are not numbers here.
     """
 
     minimum: float = 0.0
     strict: bool = False
     fix: str = ""
     maximum: float | None = None
+    closed: bool = False
 
     @property
     def valid(self) -> str:
+        if self.maximum is not None and self.strict and self.closed:
+            return f"finite numbers in ({self.minimum:g}, {self.maximum:g}]"
         low = f"finite numbers {'>' if self.strict else '≥'} {self.minimum:g}"
-        return low if self.maximum is None else f"{low} and < {self.maximum:g}"
+        high = f"{'≤' if self.closed else '<'} {self.maximum:g}" if self.maximum is not None else ""
+        return f"{low} and {high}" if high else low
 
     def __call__(self, value: Any, name: str) -> float:
         if isinstance(value, str | bytes | bool | np.bool_):
@@ -121,7 +126,9 @@ class Real(Rule):
             raise self.reject(value, name, self.fix) from None
         if not np.isfinite(v) or v < self.minimum or (self.strict and v == self.minimum):
             raise self.reject(value, name, self.fix)
-        if self.maximum is not None and v >= self.maximum:
+        if self.maximum is not None and (
+            v > self.maximum or (v == self.maximum and not self.closed)
+        ):
             raise self.reject(value, name, self.fix)
         return v
 

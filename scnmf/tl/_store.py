@@ -6,7 +6,7 @@ call leaves the AnnData as it was; :func:`store` then writes every slot in one g
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -80,10 +80,13 @@ def _check_file_safe(key: Any, where: str, value: Any) -> None:
             _check_file_safe(inner, f"{where}[{key!r}]", item)
 
 
-def store(adata: AnnData, copy: bool, **slots: Mapping[str, Any]) -> AnnData:
+def store(
+    adata: AnnData, copy: bool, drop_obs: Sequence[str] = (), **slots: Mapping[str, Any]
+) -> AnnData:
     """Write ``obsm=``, ``varm=``, ``obs=`` and ``uns=`` entries into ``adata`` (or a copy).
 
-    Returns the AnnData written to. Existing keys are overwritten, as scanpy does.
+    Returns the AnnData written to. Existing keys are overwritten, as scanpy does; the
+    ``drop_obs`` columns (activity columns of the result being replaced) are removed.
     """
     unknown = set(slots) - set(SLOTS)
     if unknown:
@@ -92,6 +95,9 @@ def store(adata: AnnData, copy: bool, **slots: Mapping[str, Any]) -> AnnData:
         for key, value in slots.get(slot, {}).items():
             _check_file_safe(key, f"adata.{slot}", value)
     target = adata.copy() if copy else adata
+    stale = [c for c in drop_obs if c in target.obs.columns]
+    if stale:
+        target.obs.drop(columns=stale, inplace=True)
     for slot in SLOTS:
         container = getattr(target, slot)
         for key, value in slots.get(slot, {}).items():
@@ -127,3 +133,56 @@ def factor_slots(
             }
         },
     }
+
+
+def activity_columns(
+    adata: AnnData, key_added: str, ranks: int | Sequence[int], add_to_obs: bool, *,
+    layers: bool = False,
+) -> list[str]:  # fmt: skip
+    """The ``obs`` columns ``add_to_obs=True`` will write (none without it), checked up front.
+
+    One float column per program, named by :func:`scnmf._keys.program_column` from the
+    default program names (``'<key>_0'`` …; every layer's with ``layers``, ``ranks`` then
+    being one rank per layer). A column that exists already and was not written by the
+    result under ``key_added`` (``uns[key_added]['obs_columns']``) is refused before the fit.
+    """
+    if not add_to_obs:
+        return []
+    blocks = list(enumerate(ranks, start=1)) if layers else [(None, ranks)]
+    columns = [
+        C.program_column(key_added, name, ell)
+        for ell, r in blocks
+        for name in C.default_program_names(key_added, r, ell)
+    ]
+    taken = sorted(set(columns) & set(adata.obs.columns) - set(owned_columns(adata, key_added)))
+    if taken:
+        raise ValueError(
+            f"add_to_obs=True would overwrite adata.obs columns {taken[:5]}, which the result "
+            f"under key_added={key_added!r} did not write; pass another key_added, rename or "
+            "drop those columns, or add_to_obs=False."
+        )
+    return columns
+
+
+def owned_columns(adata: AnnData, key_added: str) -> list[str]:
+    """The ``obs`` columns the result now under ``key_added`` wrote with ``add_to_obs``."""
+    record = adata.uns.get(key_added)
+    owned = record.get(C.ProgramUns.OBS_COLUMNS) if isinstance(record, Mapping) else None
+    return [] if owned is None else [str(c) for c in np.asarray(owned).ravel()]
+
+
+def add_activity_columns(
+    slots: dict, adata: AnnData, key_added: str, columns: Sequence[str], activities: np.ndarray
+) -> list[str]:
+    """Put the activity columns into ``slots`` (``obs`` and the record of ``uns[key_added]``).
+
+    ``activities`` is n_obs × len(columns) (deep layers side by side). Returns the columns
+    the previous result under ``key_added`` wrote and this one does not (for
+    ``store(drop_obs=...)``): they describe a result that is being replaced.
+    """
+    if columns:
+        obs = slots.setdefault("obs", {})
+        for j, column in enumerate(columns):
+            obs[column] = np.ascontiguousarray(activities[:, j])
+        slots["uns"][key_added][C.ProgramUns.OBS_COLUMNS] = np.asarray(list(columns), dtype=str)
+    return [c for c in owned_columns(adata, key_added) if c not in set(columns)]

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 from anndata import AnnData
 
+from ._penalty import PENALTY_RULES, penalty_needs_mu_or_hals
+from ._pnmf_presets import PNMF_PRESETS
 from ._rules import (
     AnyOf,
     Choice,
@@ -285,6 +287,8 @@ _FIT = {
     "random_state": Seed(),
     "key_added": Key(written=True),
 }
+# Data selection and output options every factorisation with a ``layer`` shares.
+_IO = {"use_raw": Flag(), "add_to_obs": Flag()}
 
 NMF_PARAMS = Params(
     {
@@ -294,8 +298,10 @@ NMF_PARAMS = Params(
         "init": Choice(Init.values()),
         **_FIT,
         "agd_options": SubOptions(AGD_OPTIONS, AGD_OPTION_RULES),
+        **_IO,
+        **PENALTY_RULES,
     },
-    checks=(_frobenius_solver, _agd_options_need_agd, _backed_copy),
+    checks=(_frobenius_solver, _agd_options_need_agd, penalty_needs_mu_or_hals, _backed_copy),
     context=_TARGET,
 )
 
@@ -308,6 +314,7 @@ GNMF_PARAMS = Params(
         "use_rep": Key(optional=True, what="'X' or a key of adata.obsm", error=TypeError),
         "init": Choice(AUTOMATIC_INITS),
         **_FIT,
+        **_IO,
     },
     checks=(_backed_copy, key_added_not_input),
     context=_TARGET,
@@ -331,9 +338,11 @@ PNMF_PARAMS = Params(
     {
         "n_components": Integer(1),
         "persistence_key": Key(written=True),
-        "lambda_graph": Real(),
-        "lambda_scale": Real(),
-        "lambda_anchor": Real(),
+        "preset": Choice(tuple(PNMF_PRESETS)),
+        # None: the preset's value.
+        "lambda_graph": OrNone(Real()),
+        "lambda_scale": OrNone(Real()),
+        "lambda_anchor": OrNone(Real()),
         "n_sweeps": Integer(0),
         "max_inner_iter": Integer(1),
         "inner_tol": Real(),
@@ -345,6 +354,7 @@ PNMF_PARAMS = Params(
         "device": Device(),
         "random_state": Seed(),
         "key_added": Key(written=True),
+        **_IO,
     },
     checks=(_backed_copy, key_added_not_input),
     context=_TARGET,
@@ -362,6 +372,7 @@ DEEP_NMF_PARAMS = Params(
         "n_init_iter": Integer(1),
         "multilayer_baseline": Flag(),
         **_FIT,
+        **_IO,
     },
     checks=(_min_volume_needs_kl, _backed_copy),
     context=_TARGET,

@@ -80,30 +80,6 @@ class ConsensusRanks(Rule):
         return tuple(sorted({int(k) for k in items}))
 
 
-@dataclass(frozen=True)
-class Interval(Rule):
-    """A finite number in (``low``, ``high``]."""
-
-    low: float
-    high: float
-    fix: str = ""
-
-    @property
-    def valid(self) -> str:
-        return f"finite numbers in ({self.low:g}, {self.high:g}]"
-
-    def __call__(self, value: Any, name: str) -> float:
-        if isinstance(value, str | bytes | bool | np.bool_):
-            raise self.reject(value, name, self.fix)
-        try:
-            v = float(value)
-        except (TypeError, ValueError):
-            raise self.reject(value, name, self.fix) from None
-        if not np.isfinite(v) or not self.low < v <= self.high:
-            raise self.reject(value, name, self.fix)
-        return v
-
-
 def _select_among_ranks(o: SimpleNamespace) -> None:
     if o.select is not None and o.select not in o.n_components:
         raise option_error(
@@ -131,19 +107,24 @@ CONSENSUS_PARAMS = Params(
         "init": Choice(CONSENSUS_INITS, fix=_INIT_FIX),
         "max_iter": Integer(1),
         "tol": Real(),
-        "density_threshold": Interval(
+        "density_threshold": Real(
             0.0,
-            2.0,
+            strict=True,
+            maximum=2.0,
+            closed=True,
             fix="Distances between unit-norm programs lie in [0, 2]; 2 keeps every "
             "replicate, cNMF suggests 0.1 … 0.5.",
         ),
-        "local_neighborhood_size": Interval(
+        "local_neighborhood_size": Real(
             0.0,
-            1.0,
+            strict=True,
+            maximum=1.0,
+            closed=True,
             fix="It is the fraction of n_replicates whose distances are averaged (default 0.3).",
         ),
         "select": OrNone(Integer(MIN_CONSENSUS_RANK)),
         "use_raw": Flag(),
+        "add_to_obs": Flag(),
         "device": Device(),
         "random_state": Seed(),
         "key_added": Key(written=True),

@@ -96,7 +96,9 @@ FITS = {
         ("X_pnmf", "pnmf_loadings", "pnmf"),
     ),
     "deep_kl": (
-        lambda a: snmf.tl.deep_nmf(a, (3, 2), n_init_iter=20, max_iter=5, tol=0),
+        lambda a: snmf.tl.deep_nmf(
+            a, (3, 2), n_init_iter=20, max_iter=5, tol=0, multilayer_baseline=True
+        ),
         1.0,
         None,
     ),

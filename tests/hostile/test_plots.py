@@ -290,15 +290,6 @@ CASES = [
         "save='figure.png'",
     ),
     (
-        "loadings-save-true",
-        "nmf",
-        "loadings",
-        {"save": True},
-        T,
-        "save=True.*not supported",
-        "save='figure.png'",
-    ),
-    (
         "barcode-save-list",
         "pnmf",
         "barcode",
@@ -711,7 +702,8 @@ def test_n_genes_above_n_vars_shows_every_gene(fits):
     axes = PL.loadings(adata, n_genes=10_000, show=False)
     for ax, comp in zip(axes.flat, range(3), strict=True):
         labels = [t.get_text() for t in ax.get_yticklabels()]
-        top = snmf.get.programs(adata, n_genes=adata.n_vars)[f"program_{comp}"].tolist()
+        table = snmf.get.programs(adata, n_genes=adata.n_vars)
+        top = table[table["program"] == f"nmf_{comp}"]["gene"].tolist()
         assert labels[::-1] == top and len(labels) == adata.n_vars
     _assert_unchanged(adata, before)
     plt.close("all")

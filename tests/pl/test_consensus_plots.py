@@ -176,9 +176,12 @@ def test_k_selection_respects_ax_and_return_fig(result):
 @pytest.fixture
 def figdir(tmp_path):
     before = sc.settings.figdir  # a property of scanpy's settings: monkeypatch cannot undo it
+    fmt = sc.settings.file_format_figs  # scanpy's default is pdf: save=True follows it
     sc.settings.figdir = tmp_path / "figs"  # does not exist yet: scanpy creates it
+    sc.settings.file_format_figs = "png"
     yield sc.settings.figdir
     sc.settings.figdir = before
+    sc.settings.file_format_figs = fmt
 
 
 def test_save_true_writes_to_figdir_and_a_path_is_a_path(result, tmp_path, figdir):

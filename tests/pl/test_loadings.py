@@ -16,7 +16,8 @@ def test_loadings_plot_shows_top_genes(fitted):
     assert axes.size >= 3
     first = axes.flat[0]
     labels = [t.get_text() for t in first.get_yticklabels()]
-    top = snmf.get.programs(fitted, n_genes=4)["program_0"].tolist()
+    table = snmf.get.programs(fitted, n_genes=4)
+    top = table[table["program"] == "nmf_0"]["gene"].tolist()
     assert labels[::-1] == top
     fig = snmf.pl.loadings(fitted, components=[1], show=False, return_fig=True)
     assert isinstance(fig, plt.Figure)
@@ -47,4 +48,5 @@ def test_loadings_bad_component(fitted):
 def test_programs_reads_plain_varm_key(fitted):
     fitted.varm["layer_programs"] = fitted.varm["nmf_loadings"][:, :2]
     table = snmf.get.programs(fitted, key="layer_programs", n_genes=3)
-    assert list(table.columns) == ["program_0", "program_1"]
+    assert list(table["program"].cat.categories) == ["layer_programs_0", "layer_programs_1"]
+    assert len(table) == 6

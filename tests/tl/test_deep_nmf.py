@@ -18,7 +18,7 @@ FAST = {"n_init_iter": 20, "max_iter": 10}
 def planted():
     """Two-level hierarchy (6 fine types in 3 coarse ones), fitted once for several tests."""
     adata = snmf.datasets.two_level_hierarchy(n_cells=300, n_genes=200, random_state=0)
-    snmf.tl.deep_nmf(adata, (6, 3), n_init_iter=150, max_iter=60)
+    snmf.tl.deep_nmf(adata, (6, 3), n_init_iter=150, max_iter=60, multilayer_baseline=True)
     return adata
 
 

@@ -12,7 +12,8 @@ from scnmf import _keys as C
 
 KEY = C.DEEP_NMF_KEY
 RANKS = (4, 2)
-FAST = {"n_init_iter": 5, "max_iter": 3, "tol": 0}
+# The baseline is opt-in; it is on here so its errors are compared across backends too.
+FAST = {"n_init_iter": 5, "max_iter": 3, "tol": 0, "multilayer_baseline": True}
 
 pytestmark = pytest.mark.filterwarnings("ignore:Sparse:UserWarning")  # torch's CSR is beta
 

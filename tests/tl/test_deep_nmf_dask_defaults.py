@@ -52,8 +52,9 @@ def test_dask_equals_in_memory_at_default_settings(small, dense):
         memory.X = small.X.toarray()  # the storage of the chunks: the same evaluation path
     lazy = small.copy()
     lazy.X = da.from_array(memory.X, chunks=(30, small.n_vars), asarray=False)
-    ref = snmf.tl.deep_nmf(memory, RANKS, device="cpu", copy=True)
-    got = snmf.tl.deep_nmf(lazy, RANKS, device="cpu", copy=True)
+    # Default settings, plus the opt-in baseline so its errors are compared too.
+    ref = snmf.tl.deep_nmf(memory, RANKS, device="cpu", copy=True, multilayer_baseline=True)
+    got = snmf.tl.deep_nmf(lazy, RANKS, device="cpu", copy=True, multilayer_baseline=True)
     assert got.uns[KEY]["params"]["device"] == "dask"
     assert got.uns[KEY]["n_iter"] == ref.uns[KEY]["n_iter"]
     off = {}

@@ -158,6 +158,7 @@ def test_dask_sparse_x_representation(clustered):
     del clustered.obsm["X_pca"]
     lazy = clustered.copy()
     lazy.X = da.from_array(X, chunks=(300, 60), asarray=False)
-    snmf.tl.persistence(clustered, n_scales=4)
-    snmf.tl.persistence(lazy, n_scales=4)
+    # use_rep="X" explicitly: without X_pca, 60 genes now get scanpy's PCA (issue 16).
+    snmf.tl.persistence(clustered, use_rep="X", n_scales=4)
+    snmf.tl.persistence(lazy, use_rep="X", n_scales=4)
     _same_record(lazy.uns["persistence"], clustered.uns["persistence"])

@@ -32,7 +32,8 @@ def assert_unchanged(adata, snap):
 
 
 def test_persistence_stores_contract(circles):
-    snmf.tl.persistence(circles, n_scales=6)
+    # use_rep="X" explicitly: without it 100 features now get scanpy's PCA (issue 16).
+    snmf.tl.persistence(circles, use_rep="X", n_scales=6)
     rec = circles.uns[C.PERSISTENCE_KEY]
     assert rec["diagram"].shape == (80, 2) and np.isinf(rec["diagram"][:, 1]).sum() == 1
     assert rec["scales"].shape == rec["n_components"].shape == (6,)

@@ -90,6 +90,16 @@ def test_choices_are_listed_from_their_enum():
     assert V.Solver.HALS == "hals" and str(V.Solver.HALS) == "hals"
 
 
+#: tl.nmf options of issue 15 (regularisation, raw data, obs columns) at their defaults.
+OPTIONS_ADDED_LATER = {
+    "alpha_W": 0.0,
+    "alpha_H": "same",
+    "l1_ratio": 0.0,
+    "use_raw": False,
+    "add_to_obs": False,
+}
+
+
 def test_rules_normalise_what_they_accept():
     o = V.NMF_PARAMS.validate(
         {
@@ -103,6 +113,7 @@ def test_rules_normalise_what_they_accept():
             "random_state": np.int32(4),
             "key_added": "k",
             "agd_options": None,
+            **OPTIONS_ADDED_LATER,
         }
     )
     assert (o.n_components, o.beta_loss, o.tol, o.random_state) == (3, 1.0, 0.0, 4)
@@ -136,6 +147,7 @@ def test_constraints_between_options():
         "random_state": 0,
         "key_added": "nmf",
         "agd_options": None,
+        **OPTIONS_ADDED_LATER,
     }
     V.NMF_PARAMS.validate(base)  # auto never conflicts with β
     with pytest.raises(ValueError, match="Frobenius loss only"):

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from .._backends import _sparse
 from .._backends.dask import as_block, is_dask, map_row_blocks
 from ..nmf.beta import beta_divergence, row_blocks
-from ..nmf.fit import run_solver
+from ..nmf.fixed import fit_activities
 
 #: Below this standard deviation a gene of the score matrix counts as constant (score 0).
 MIN_STD = 1e-6
@@ -36,25 +36,6 @@ def _map_row_blocks(X, fn, per_row: tuple[np.ndarray, ...] = (), shared: tuple =
     return [fn(X[s], *(a[s] for a in per_row), *shared) for s in blocks]
 
 
-def _column_sums(block) -> np.ndarray:
-    return np.asarray(block.sum(axis=0, dtype=np.float64)).ravel()
-
-
-def _start(X, programs: np.ndarray) -> np.ndarray:
-    """The constant usage c·1 closest to ``X`` in least squares: c = ⟨1ᵀX, 1ᵀS⟩ / (n‖1ᵀS‖²).
-
-    MU's first step cancels the scale of a constant start, but HALS's first sweep updates
-    each column against the residual of the others, so the start should be at the data's
-    scale whatever the programs' normalisation (one pass of column sums; 1 for zero data).
-    """
-    n, k = X.shape[0], programs.shape[0]
-    gene_totals = np.sum(_map_row_blocks(X, _column_sums), axis=0)
-    profile = programs.sum(axis=0, dtype=np.float64)
-    denom = n * float(profile @ profile)
-    c = float(gene_totals @ profile) / denom if denom > 0 else 0.0
-    return np.full((n, k), c if c > 0 else 1.0, dtype=np.float64)
-
-
 def refit_usage(
     X,
     programs: np.ndarray,
@@ -65,7 +46,7 @@ def refit_usage(
     tol: float,
     device="auto",
 ) -> np.ndarray:
-    """Usage of fixed programs: the NMF W step alone, run to convergence.
+    """Usage of fixed programs: the NMF W step alone (:func:`..nmf.fixed.fit_activities`).
 
     Parameters
     ----------
@@ -88,21 +69,10 @@ def refit_usage(
     numpy.ndarray
         n × k float64 nonnegative usage, not normalised.
     """
-    if solver in ("auto", "agd"):
-        solver = "hals" if beta == 2 else "mu"
-    programs = np.asarray(programs, dtype=np.float64)
-    result = run_solver(
-        X,
-        _start(X, programs),
-        programs,
-        solver=solver,
-        beta=beta,
-        max_iter=max_iter,
-        tol=tol,
-        device=device,
-        update_H=False,
+    fit = fit_activities(
+        X, programs, beta=beta, solver=solver, max_iter=max_iter, tol=tol, device=device
     )
-    return np.maximum(np.asarray(result.W, dtype=np.float64), 0.0)
+    return fit.W
 
 
 def normalise_usage(usage: np.ndarray) -> np.ndarray:

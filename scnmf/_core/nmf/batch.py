@@ -11,7 +11,9 @@ block, and the loss is one value per fit. A fit whose own relative decrease fall
 ``tol`` is frozen at that iterate (as if its loop had stopped there) while the others go on;
 :func:`~.loop.alternate` ends when every fit is frozen. So a fit's result does not depend
 on the batch it ran in. :class:`BatchedOps` wraps any backend's ops (numba or torch), so the
-solvers of :mod:`.mu` and :mod:`.hals` run unchanged.
+solvers of :mod:`.mu` and :mod:`.hals` run unchanged; a :class:`~.penalty.Penalty` is
+elementwise (and on the Gram diagonal), so the steps apply it to the stacked factors as is,
+with one penalty value per fit.
 
 For β = 1 on CSR (numba) the fused kernels take the groups themselves, so X ⊘ WH is still
 one pass over the nonzeros. The other MU paths (β ∉ {1, 2}, or β = 1 on a torch device)
@@ -47,13 +49,20 @@ class BatchedOps:
         self._previous: np.ndarray | None = None
         self._axis = 1
 
-    def _record(self, loss: np.ndarray) -> np.ndarray:
-        """Freeze the fits whose relative decrease fell below ``tol`` (the loop's own rule)."""
+    def record(self, loss: np.ndarray) -> np.ndarray:
+        """Freeze the fits whose relative decrease fell below ``tol`` (the loop's own rule).
+
+        The steps call this with the loss the loop will see (the penalised objective when
+        there is a :class:`~.penalty.Penalty`), once per iteration.
+        """
+        loss = np.asarray(loss, dtype=np.float64)
+        # A fit still active here has had one update per earlier evaluation; one that stops
+        # now keeps this iterate, as a loop stopping here reports n_iter = evaluations.
+        self.n_iter[self.active] = self._evaluations
         previous, self._previous = self._previous, loss
         if previous is not None and self.tol > 0:
             done = self.active & ((previous - loss) <= self.tol * np.abs(previous))
             self.active &= ~done
-        self.n_iter[self.active] = self._evaluations
         self._evaluations += 1
         return loss
 
@@ -95,7 +104,7 @@ class BatchedOps:
 
     def frobenius_loss(self, W, XHt, Ht) -> np.ndarray:
         """½‖X − W_g H_g‖² of every fit g (HALS evaluates it once per iteration)."""
-        return self._record(self._frobenius(W, XHt, Ht))
+        return self._frobenius(W, XHt, Ht)
 
     def _frobenius(self, W, XHt, Ht) -> np.ndarray:
         return np.array(
@@ -111,7 +120,7 @@ class BatchedOps:
         self._axis = 1
         if self.fused:
             numerator, denominator, loss = self.base.w_terms(W, H)
-            return numerator, denominator, self._record(np.asarray(loss, dtype=np.float64))
+            return numerator, denominator, np.asarray(loss, dtype=np.float64)
         parts = self._parts(W.shape[1])
         if self.beta == 2:
             Ht = H.T
@@ -119,11 +128,11 @@ class BatchedOps:
             denominator = self.base.concat(
                 [_columns(W, s) @ (H[s] @ H[s].T) for s in parts], axis=1
             )
-            return XHt, denominator, self._record(self._frobenius(W, XHt, Ht))
+            return XHt, denominator, self._frobenius(W, XHt, Ht)
         terms = [self.base.w_terms(_columns(W, s), H[s]) for s in parts]
         numerator = self.base.concat([t[0] for t in terms], axis=1)
         denominator = self.base.concat([_full(t[1], t[0]) for t in terms], axis=1)
-        return numerator, denominator, self._record(np.array([float(t[2]) for t in terms]))
+        return numerator, denominator, np.array([float(t[2]) for t in terms])
 
     def h_terms(self, W, H):
         """MU numerator and denominator of the stacked H."""

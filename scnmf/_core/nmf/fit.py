@@ -18,6 +18,7 @@ from .init import initialize
 from .loop import Callback, alternate
 from .mu import MUSteps
 from .ops_numpy import NumpyOps, make_ops
+from .penalty import Penalty, resolve_penalty
 from .result import NMFResult
 
 
@@ -48,15 +49,19 @@ class InMemoryEngine:
     def _batched(self, ops, beta: float | None = None):
         return ops if self.groups == 1 else BatchedOps(ops, self.groups, beta, self.tol)
 
-    def mu_steps(self, beta: float) -> MUSteps:
+    def mu_steps(self, beta: float, penalty: Penalty | None = None) -> MUSteps:
         """β-MU on this backend's ops."""
         self.ops = self._batched(self._mu_ops(beta), beta)
-        return MUSteps(self.ops, beta)
+        return MUSteps(self.ops, beta, penalty and penalty.batched(self.groups))
 
-    def hals_steps(self, inner_W: int, inner_H: int, adaptive: bool) -> HALSSteps:
+    def hals_steps(
+        self, inner_W: int, inner_H: int, adaptive: bool, penalty: Penalty | None = None
+    ) -> HALSSteps:
         """HALS on this backend's ops."""
         self.ops = self._batched(self._plain_ops())
-        return HALSSteps(self.ops, inner_W, inner_H, adaptive)
+        return HALSSteps(
+            self.ops, inner_W, inner_H, adaptive, penalty and penalty.batched(self.groups)
+        )
 
     def put(self, W, H):
         """Copies of the factors in the backend's representation."""
@@ -96,6 +101,10 @@ def run_solver(
     update_H: bool = True,
     groups: int = 1,
     callback: Callback | None = None,
+    penalty: Penalty | None = None,
+    alpha_W: float = 0.0,
+    alpha_H: float | str = "same",
+    l1_ratio: float = 0.0,
 ) -> NMFResult:
     """MU (any β) or HALS (β = 2) from given factors, on the backend chosen for ``X``.
 
@@ -123,6 +132,11 @@ def run_solver(
         ``n_iter`` and ``converged``.
     callback
         ``callback(iteration, loss)``; returning ``True`` stops the fit.
+    penalty, alpha_W, alpha_H, l1_ratio
+        L1/L2 regularisation (:mod:`.penalty`): an explicit :class:`~.penalty.Penalty`, or
+        scikit-learn's ``alpha_W``, ``alpha_H`` (``'same'``: ``alpha_W``) and ``l1_ratio``,
+        scaled by the shape of the whole ``X``. The loss is then the penalised objective;
+        the penalty of a factor held fixed is a constant and is left out of it.
 
     Returns
     -------
@@ -130,12 +144,17 @@ def run_solver(
         numpy factors in X's dtype, loss history, ``n_iter``, ``converged``.
     """
     engine = _engine(X, choose_backend(X, device), groups, tol)
+    penalty = resolve_penalty(X.shape, penalty, alpha_W, alpha_H, l1_ratio)
+    if not update_H:
+        penalty = penalty.only_W()
+    if not update_W:
+        penalty = penalty.only_H()
     if solver == "mu":
-        steps = engine.mu_steps(float(beta))
+        steps = engine.mu_steps(float(beta), penalty)
         start = (W, H)
     else:
         budget = sweep_budget(engine.nnz(), X.shape, np.shape(W)[1] // groups, max_inner)
-        steps = engine.hals_steps(*budget)
+        steps = engine.hals_steps(*budget, penalty)
         start = (W, np.asarray(H).T)
     W_b, H_b = engine.put(*start)
     with engine.context():
@@ -192,6 +211,10 @@ def fit_nmf(
     agd_options: dict | None = None,
     callback: Callback | None = None,
     stage_callback: Callback | None = None,
+    penalty: Penalty | None = None,
+    alpha_W: float = 0.0,
+    alpha_H: float | str = "same",
+    l1_ratio: float = 0.0,
 ) -> NMFFit:
     """β-NMF of ``X``: initialise, pick the backend once, run MU, HALS or HALS → AGD.
 
@@ -217,6 +240,8 @@ def fit_nmf(
         ``warm_start`` (``'hals'`` or ``'mu'``) and the keyword arguments of :func:`.agd.agd`.
     callback, stage_callback
         Progress of the main loop and of the AGD stages.
+    penalty, alpha_W, alpha_H, l1_ratio
+        Regularisation of MU and HALS, as in :func:`run_solver` (not with AGD).
 
     Returns
     -------
@@ -228,6 +253,9 @@ def fit_nmf(
     options = dict(agd_options or {})
     if solver == "auto":
         solver = "hals" if beta == 2 else "mu"
+    penalty = resolve_penalty(X.shape, penalty, alpha_W, alpha_H, l1_ratio)
+    if solver == "agd" and penalty:
+        raise ValueError("solver='agd' has no regularisation: use solver='hals' or 'mu'.")
     warm = options.pop("warm_start", "hals") if solver == "agd" else solver
     W0, H0 = initialize(X, n_components, init, random_state, W=W, H=H)
     result = run_solver(
@@ -240,6 +268,7 @@ def fit_nmf(
         tol=tol,
         device=backend,
         callback=callback,
+        penalty=penalty,
     )
     if solver != "agd":
         return NMFFit(result, backend.name)

@@ -10,6 +10,10 @@ one map over the row blocks and one reduce on the driver:
 * reduce (``h_terms``/``update_H``): the driver sums the k × m shares and applies the same
   H step the in-memory solver applies.
 
+A :class:`~.penalty.Penalty` is split the same way: each block's steps add the W penalty of
+its rows (its share of the loss and its own W step), the driver adds the H penalty once to
+the loss and to the summed H terms. Its weights come from the whole data's shape.
+
 The result equals the in-memory one up to floating-point summation order. With a
 ``dask.distributed`` client the data blocks and ``W_b`` stay on the workers (only k × m
 reductions travel); without one, blocks are computed on each pass, which streams data that
@@ -26,16 +30,19 @@ from .._backends.dask import BlockRunner, as_block, check_row_chunks, dask_summa
 from .hals import HALSSteps
 from .mu import MUSteps
 from .ops_numpy import DriverOps, NumpyOps, make_ops
+from .penalty import NO_PENALTY, Penalty
 
 
-def mu_block_steps(block, beta: float) -> MUSteps:
-    """The in-memory MU steps on one computed block."""
-    return MUSteps(make_ops(block, beta), beta)
+def mu_block_steps(block, beta: float, penalty: Penalty | None = None) -> MUSteps:
+    """The in-memory MU steps on one computed block (``penalty``: the W part only)."""
+    return MUSteps(make_ops(block, beta), beta, penalty)
 
 
-def hals_block_steps(block, inner_W: int, inner_H: int, adaptive: bool) -> HALSSteps:
-    """The in-memory HALS steps on one computed block."""
-    return HALSSteps(NumpyOps(block), inner_W, inner_H, adaptive)
+def hals_block_steps(
+    block, inner_W: int, inner_H: int, adaptive: bool, penalty: Penalty | None = None
+) -> HALSSteps:
+    """The in-memory HALS steps on one computed block (``penalty``: the W part only)."""
+    return HALSSteps(NumpyOps(block), inner_W, inner_H, adaptive, penalty)
 
 
 def block_step(block, W_b, make_steps, H, dtype) -> tuple:
@@ -60,7 +67,7 @@ class DaskSteps:
     def w_terms(self, W_blocks, H):
         """Map: every block's loss, W update and H-term shares; the shares are reduced here."""
         new_W, outs = self.runner.map(block_step, W_blocks, self.make_steps, H, self.dtype)
-        loss = float(sum(o[0] for o in outs))
+        loss = float(sum(o[0] for o in outs)) + self.driver.h_penalty(H)
         h_terms = tuple(sum(o[i] for o in outs) for i in range(1, len(outs[0])))
         return (new_W, h_terms), loss
 
@@ -70,17 +77,19 @@ class DaskSteps:
         return new_W
 
     def h_terms(self, W_blocks, H):
-        """The summed H terms of the last map."""
-        return self._pending_h
+        """The summed H terms of the last map, with the H penalty (added once, here)."""
+        return self.driver.penalise_h(self._pending_h, H)
 
     def update_H(self, H, terms):
         """The in-memory solver's H step, on the driver."""
         return self.driver.update_H(H, terms)
 
 
-def dask_mu_steps(runner, beta: float, dtype) -> DaskSteps:
+def dask_mu_steps(runner, beta: float, dtype, penalty: Penalty | None = None) -> DaskSteps:
     """β-MU over the row blocks of ``runner`` (any object with :class:`BlockRunner`'s ``map``)."""
-    return DaskSteps(runner, partial(mu_block_steps, beta=beta), MUSteps(DriverOps, beta), dtype)
+    penalty = penalty or NO_PENALTY
+    make = partial(mu_block_steps, beta=beta, penalty=penalty.only_W())
+    return DaskSteps(runner, make, MUSteps(DriverOps, beta, penalty.only_H()), dtype)
 
 
 class DaskEngine:
@@ -96,14 +105,23 @@ class DaskEngine:
         """Stored nonzeros, counted in one pass (sets the HALS sweep budget as in memory)."""
         return int(dask_summary(self.X)["nnz"])
 
-    def mu_steps(self, beta: float) -> DaskSteps:
+    def mu_steps(self, beta: float, penalty: Penalty | None = None) -> DaskSteps:
         """β-MU, each block running :class:`.mu.MUSteps` on its rows."""
-        return dask_mu_steps(self.runner, beta, self.dtype)
+        return dask_mu_steps(self.runner, beta, self.dtype, penalty)
 
-    def hals_steps(self, inner_W: int, inner_H: int, adaptive: bool) -> DaskSteps:
+    def hals_steps(
+        self, inner_W: int, inner_H: int, adaptive: bool, penalty: Penalty | None = None
+    ) -> DaskSteps:
         """HALS, each block sweeping its rows of W; Hᵀ swept on the driver."""
-        make = partial(hals_block_steps, inner_W=inner_W, inner_H=inner_H, adaptive=adaptive)
-        driver = HALSSteps(DriverOps, inner_W, inner_H, adaptive)
+        penalty = penalty or NO_PENALTY
+        make = partial(
+            hals_block_steps,
+            inner_W=inner_W,
+            inner_H=inner_H,
+            adaptive=adaptive,
+            penalty=penalty.only_W(),
+        )
+        driver = HALSSteps(DriverOps, inner_W, inner_H, adaptive, penalty.only_H())
         return DaskSteps(self.runner, make, driver, self.dtype)
 
     def put(self, W: np.ndarray, H: np.ndarray):

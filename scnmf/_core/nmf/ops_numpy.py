@@ -37,36 +37,46 @@ from .beta import (
 
 
 @nb.njit(parallel=True, cache=True, fastmath=True)
-def _sweep_rows(A, B, G, max_inner, adaptive):  # pragma: no cover - numba
+def _sweep_rows(A, B, G, max_inner, adaptive, active):  # pragma: no cover - numba
     # The column-by-column HALS pass touches each row of A independently (the update of
     # A[i, l] reads only row i), so rows run in parallel with the exact sequential result,
     # and all of a row's repeated sweeps run in one parallel region (one fork/join per
     # factor and iteration). The early stop is judged per row, so it does not depend on
-    # how rows are split into blocks or threads.
-    n, k = A.shape
+    # how rows are split into blocks or threads. The columns hold ``len(active)``
+    # independent fits side by side (one for a plain fit; G is then block diagonal): each
+    # active fit's columns are swept, and stopped, exactly as if it ran alone, and all fits
+    # share the one parallel region. Indices run relative to the fit's first column so the
+    # arithmetic of a plain fit is the same as with a single fit's loop.
+    n = A.shape[0]
+    groups = active.shape[0]
+    k = A.shape[1] // groups
     change = np.zeros(n)
     for i in nb.prange(n):
-        first = 0.0
-        for sweep_index in range(max_inner):
-            acc = 0.0
-            for col in range(k):
-                curvature = G[col, col]
-                if curvature <= 0:
-                    continue
-                dot = A[i, 0] * G[col, 0]
-                for c in range(1, k):
-                    dot += A[i, c] * G[col, c]  # G is symmetric: read it along rows
-                new = A[i, col] + (B[i, col] - dot) / curvature
-                if new < 0:
-                    new = 0 * new
-                diff = new - A[i, col]
-                acc += diff * diff
-                A[i, col] = new
-            if sweep_index == 0:
-                first = acc
-                change[i] = acc
-            elif adaptive and acc <= 1e-2 * first:
-                break
+        for g in range(groups):
+            if not active[g]:
+                continue
+            o = g * k
+            first = 0.0
+            for sweep_index in range(max_inner):
+                acc = 0.0
+                for col in range(k):
+                    curvature = G[o + col, o + col]
+                    if curvature <= 0:
+                        continue
+                    dot = A[i, o] * G[o + col, o]
+                    for c in range(1, k):
+                        dot += A[i, o + c] * G[o + col, o + c]  # G is symmetric: read along rows
+                    new = A[i, o + col] + (B[i, o + col] - dot) / curvature
+                    if new < 0:
+                        new = 0 * new
+                    diff = new - A[i, o + col]
+                    acc += diff * diff
+                    A[i, o + col] = new
+                if sweep_index == 0:
+                    first = acc
+                    change[i] += acc
+                elif adaptive and acc <= 1e-2 * first:
+                    break
     return change  # summed by numpy: a parallel sum would depend on the thread count
 
 
@@ -83,14 +93,8 @@ def hals_sweep(
     """
     B = np.ascontiguousarray(B, dtype=A.dtype)
     G = np.asarray(G).astype(A.dtype)
-    if active is None:
-        return float(_sweep_rows(A, B, G, max_inner, adaptive).sum())
-    width = A.shape[1] // len(active)
-    change = 0.0
-    for g in np.flatnonzero(active):  # views: the kernel's updates land in A
-        own = slice(g * width, (g + 1) * width)
-        change += float(_sweep_rows(A[:, own], B[:, own], G[own, own], max_inner, adaptive).sum())
-    return change
+    active = np.ones(1, dtype=np.bool_) if active is None else np.asarray(active, dtype=np.bool_)
+    return float(_sweep_rows(A, B, G, max_inner, adaptive, active).sum())
 
 
 def apply_mu(factor: np.ndarray, numerator, denominator, gamma: float, beta: float) -> None:
@@ -149,6 +153,11 @@ class NumpyOps:
     def frobenius_loss(self, W, XHt, Ht) -> float:
         """½‖X − WH‖² from the product X Hᵀ and the factors (sums in float64)."""
         return frobenius_from_factors(self.sq_norm, W, XHt, Ht, self.X)
+
+    @staticmethod
+    def record(loss):
+        """The loss of the current iterate as the loop sees it (a batch freezes fits here)."""
+        return loss
 
     def context(self):
         """Keep BLAS off the numba threads' cores while a sparse fit runs."""

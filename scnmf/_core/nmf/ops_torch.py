@@ -125,6 +125,11 @@ class TorchOps:
         """½‖X − WH‖² from the product X Hᵀ and the factors (sums in float64)."""
         return _frobenius_loss(self.data, W, XHt, Ht)
 
+    @staticmethod
+    def record(loss):
+        """The loss of the current iterate as the loop sees it (a batch freezes fits here)."""
+        return loss
+
     def context(self):
         """No autograd graph: the updates are closed-form."""
         return self.torch.no_grad()

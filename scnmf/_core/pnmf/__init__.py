@@ -108,6 +108,8 @@ def fit_pnmf(
     init: str = "nndsvda",
     random_state: int | None = 0,
     normalize: str = "start",
+    kernel: str = "reference",
+    graph_scaling: str = "none",
     keep_inner_losses: bool = False,
     device: str | Backend = "auto",
     callback: Callable[[int, int, NMFResult], object] | None = None,
@@ -124,7 +126,7 @@ def fit_pnmf(
     n_components
         Rank k.
     lambda_graph, lambda_scale, lambda_anchor, n_sweeps, max_inner_iter, inner_tol, init, \
-random_state, normalize, keep_inner_losses
+random_state, normalize, kernel, graph_scaling, keep_inner_losses
         As :func:`.pnmf.solve_pnmf`.
     device
         ``'auto'``, ``'cpu'`` or a CUDA device; not used for a dask array.
@@ -141,7 +143,8 @@ random_state, normalize, keep_inner_losses
     options = dict(
         lambda_graph=lambda_graph, lambda_scale=lambda_scale, lambda_anchor=lambda_anchor,
         n_sweeps=n_sweeps, max_inner_iter=max_inner_iter, inner_tol=inner_tol, init=init,
-        random_state=random_state, normalize=normalize, keep_inner_losses=keep_inner_losses,
+        random_state=random_state, normalize=normalize, kernel=kernel,
+        graph_scaling=graph_scaling, keep_inner_losses=keep_inner_losses,
     )  # fmt: skip
     if backend.kind == "dask":
         cpu = Backend("numba")

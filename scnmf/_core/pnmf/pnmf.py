@@ -49,16 +49,54 @@ class PNMFResult:
     device: str = "cpu"
 
 
+#: Edge weights of the ε-graph: the reference's exp(−d²/ε^1.5), or exp(−d²/ε²), which is
+#: unchanged when the representation is rescaled (d and ε scale together).
+KERNELS: tuple[str, ...] = ("reference", "relative")
+#: How each scale's Laplacian enters the objective: as built (the reference), or divided by
+#: its mean weighted degree tr(L_t)/n, so λ1 means the same on sparse and dense scales and
+#: on small and large data (a cell of average degree is pulled toward its neighbours with
+#: weight λ1, against a data term whose curvature is HHᵀ, of order one at unit programs).
+GRAPH_SCALINGS: tuple[str, ...] = ("none", "mean_degree")
+
+
+def relative_epsilon_graph(edges: EdgeList, eps: float) -> sp.csr_matrix:
+    """:func:`epsilon_graph` with weights ``exp(−(d/ε)²)`` (free of the distances' units)."""
+    m = int(np.searchsorted(edges.dists, eps, side="left"))
+    r, c = edges.rows[:m], edges.cols[:m]
+    w = np.exp(-((edges.dists[:m] / eps) ** 2))
+    A = sp.coo_matrix(
+        (np.concatenate([w, w]), (np.concatenate([r, c]), np.concatenate([c, r]))),
+        shape=(edges.n, edges.n),
+    ).tocsr()
+    A.sum_duplicates()
+    return A
+
+
 class ScaleGraphs:
     """ε-graph adjacencies per scale, built from the sorted edge list on demand.
 
     Graphs are cached while their total size stays below ``cache_entries`` stored entries,
-    otherwise rebuilt on each visit (O(edges) each), so memory stays O(edges).
+    otherwise rebuilt on each visit (O(edges) each), so memory stays O(edges). ``kernel``
+    and ``scaling`` are one of :data:`KERNELS` and :data:`GRAPH_SCALINGS`.
     """
 
-    def __init__(self, edges: EdgeList, scales: np.ndarray, cache_entries: int = 20_000_000):
+    def __init__(
+        self,
+        edges: EdgeList,
+        scales: np.ndarray,
+        cache_entries: int = 20_000_000,
+        *,
+        kernel: str = "reference",
+        scaling: str = "none",
+    ):
+        if kernel not in KERNELS or scaling not in GRAPH_SCALINGS:
+            raise ValueError(
+                f"kernel must be one of {KERNELS} and scaling one of {GRAPH_SCALINGS}, "
+                f"not {kernel!r} and {scaling!r}."
+            )
         self.edges = edges
         self.scales = np.asarray(scales, dtype=np.float64)
+        self.kernel, self.scaling = kernel, scaling
         counts = np.searchsorted(edges.dists, self.scales, side="left")
         self.cache = int(2 * counts.sum()) <= cache_entries
         self._graphs: dict[int, sp.csr_matrix] = {}
@@ -69,7 +107,13 @@ class ScaleGraphs:
     def __getitem__(self, t: int) -> sp.csr_matrix:
         if t in self._graphs:
             return self._graphs[t]
-        A = epsilon_graph(self.edges, float(self.scales[t]))
+        eps = float(self.scales[t])
+        build = epsilon_graph if self.kernel == "reference" else relative_epsilon_graph
+        A = build(self.edges, eps)
+        if self.scaling == "mean_degree" and A.nnz:
+            total = float(A.sum(dtype=np.float64))
+            if total > 0:
+                A.data *= A.dtype.type(self.edges.n / total)
         if self.cache:
             self._graphs[t] = A
         return A
@@ -108,6 +152,8 @@ def solve_pnmf(
     init: str = "nndsvda",
     random_state: int | None = 0,
     normalize: str = "start",
+    kernel: str = "reference",
+    graph_scaling: str = "none",
     keep_inner_losses: bool = False,
     callback: Callable[[int, int, NMFResult], object] | None = None,
 ) -> PNMFResult:
@@ -142,6 +188,9 @@ def solve_pnmf(
         Seed of the initialisation (the only randomness).
     normalize
         When programs are rescaled to unit norm (see :func:`.gnmf.graph_nmf`).
+    kernel, graph_scaling
+        Edge weights and the scaling of each scale's graph (:data:`KERNELS`,
+        :data:`GRAPH_SCALINGS`); the defaults are the reference code's.
     keep_inner_losses
         Keep each subproblem's objective trace in ``inner_losses``.
     callback
@@ -153,7 +202,7 @@ def solve_pnmf(
         Factors of every scale (t = 0 finest) and the convergence record (``device`` left
         at ``'cpu'``; the caller sets it).
     """
-    graphs = ScaleGraphs(edges, scales)
+    graphs = ScaleGraphs(edges, scales, kernel=kernel, scaling=graph_scaling)
     T = len(graphs)
     lam1, lam2, lam3 = float(lambda_graph), float(lambda_scale), float(lambda_anchor)
     # One ‖X‖² for every subproblem and the total, whatever the backend.

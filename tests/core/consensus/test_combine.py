@@ -266,7 +266,7 @@ def test_refit_usage_mu_at_beta_2_and_torch():
     [("auto", 2.0, "hals"), ("auto", 1.0, "mu"), ("agd", 2.0, "hals"), ("mu", 2.0, "mu")],
 )
 def test_refit_usage_solver_choice(monkeypatch, solver, beta, expected):
-    from scnmf._core.consensus import refit
+    from scnmf._core.nmf import fixed as refit  # refit_usage runs fit_activities there
 
     calls = []
     real = refit.run_solver

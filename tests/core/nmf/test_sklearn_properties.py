@@ -14,28 +14,30 @@ test_initialize_variants                   test_nndsvd_variants_differ_only_at_z
 test_parameter_checking                    test_negative_data_rejected, test_hals_needs_frobenius,
                                            test_init_rank_above_min_shape_rejected,
                                            test_n_components_above_n_features_rejected
-test_nmf_fit_nn_output                     test_fit_nonnegative
+test_nmf_fit_nn_output                     test_fit_nonnegative (with alpha_W/alpha_H)
 test_nmf_fit_close                         test_fit_close
 test_nmf_true_reconstruction               test_exact_reconstruction_kl
 test_nmf_transform / _sparse_transform     test_transform_with_fixed_H
 test_nmf_transform_custom_init             test_custom_init_is_used
 test_nmf_inverse_transform                 test_full_rank_reconstruction
 test_n_components_greater_n_features       test_n_components_above_n_features_rejected (difference)
-test_nmf_sparse_input                      test_dense_and_sparse_fits_equal,
+test_nmf_sparse_input                      test_dense_and_sparse_fits_equal (with alpha),
                                            test_sparse_containers_accepted_by_tl
-test_non_negative_factorization_consist.   test_core_and_tl_agree
+test_non_negative_factorization_consist.   test_core_and_tl_agree (with alpha)
 test_non_negative_factorization_checking   test_custom_factor_checks,
                                            test_custom_factor_all_zero_rejected
 test_beta_divergence                       test_beta_divergence_equals_definition
 test_special_sparse_dot                    test_special_sparse_dot_not_applicable (internal: skip)
-test_nmf_multiplicative_update_sparse      test_mu_dense_sparse_and_continuity_in_beta
+test_nmf_multiplicative_update_sparse      test_mu_dense_sparse_and_continuity_in_beta (alpha)
 test_nmf_negative_beta_loss                test_itakura_saito_on_zeros_rejected,
                                            test_mu_no_nan_with_zeros
 test_minibatch_* (5 tests)                 test_minibatch_not_applicable (skip)
-test_nmf_regularization                    test_regularization_not_applicable (skip)
-test_nmf_decreasing                        test_objective_decreases_step_by_step
+test_nmf_regularization                    test_regularization_shrinks_factors
+test_nmf_decreasing                        test_objective_decreases_step_by_step,
+                                           test_penalised_objective_decreases_step_by_step
 test_nmf_underflow                         test_kl_underflow
-test_nmf_dtype_match                       test_dtype_kept, test_integer_counts_become_float32
+test_nmf_dtype_match                       test_dtype_kept (with alpha),
+                                           test_integer_counts_become_float32
 test_nmf_float32_float64_consistency       test_float32_float64_agree
 test_nmf_custom_init_dtype_error           test_custom_init_cast_to_data_dtype (difference)
 test_feature_names_out                     test_feature_names_not_applicable (skip)
@@ -60,7 +62,8 @@ Deliberate differences (documented at each test): β < 0 is not supported (scnmf
 fitted with a random start; custom factors are cast to X's dtype rather than refused;
 integer counts become float32 (scanpy's convention) rather than float64; reaching
 ``max_iter`` is recorded in ``uns[key]['converged']`` rather than warned about; there is no
-mini-batch solver and no regularisation (``alpha_W``/``alpha_H`` arrive with another issue).
+mini-batch solver. Regularisation (``alpha_W``, ``alpha_H``, ``l1_ratio``) has scikit-learn's
+semantics; its MU equals scikit-learn's from the same start (tests/core/nmf/test_penalty.py).
 """
 
 from __future__ import annotations
@@ -185,11 +188,15 @@ def test_n_components_auto_rejected():
 # --- fits ------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("alpha_H", [0.0, 1.0, "same"])
+@pytest.mark.parametrize("alpha_W", [0.0, 1.0])
 @pytest.mark.parametrize("init", INITS)
 @pytest.mark.parametrize("solver", SOLVERS)
-def test_fit_nonnegative(solver, init):
+def test_fit_nonnegative(solver, init, alpha_W, alpha_H):
     A = np.c_[5.0 - np.arange(1, 6), 5.0 + np.arange(1, 6)]
-    res = fit_nmf(A, 2, solver=solver, init=init, random_state=0).result
+    res = fit_nmf(
+        A, 2, solver=solver, init=init, random_state=0, alpha_W=alpha_W, alpha_H=alpha_H
+    ).result
     assert res.W.min() >= 0 and res.H.min() >= 0
     assert np.isfinite(res.W).all() and np.isfinite(res.H).all()
 
@@ -324,15 +331,16 @@ def test_smoke_tall_and_wide(solver, shape, init):
 # --- dense vs sparse, dtypes -----------------------------------------------------------------
 
 
+@pytest.mark.parametrize("alpha", [0.0, 0.5])
 @pytest.mark.parametrize(("solver", "beta"), [("mu", 2.0), ("mu", 1.0), ("mu", 0.5), ("hals", 2.0)])
-def test_dense_and_sparse_fits_equal(solver, beta):
+def test_dense_and_sparse_fits_equal(solver, beta, alpha):
     A = _abs_normal((10, 10))
     A[:, 2 * np.arange(5)] = 0
     W0, H0 = initialize(A, 5, "random", random_state=0)
-    dense = run_solver(A, W0, H0, solver=solver, beta=beta, tol=0, max_iter=100, device="cpu")
-    sparse = run_solver(
-        sp.csr_matrix(A), W0, H0, solver=solver, beta=beta, tol=0, max_iter=100, device="cpu"
-    )
+    kwargs = {"solver": solver, "beta": beta, "tol": 0, "max_iter": 100, "device": "cpu"}
+    kwargs.update(alpha_W=alpha, l1_ratio=0.5)
+    dense = run_solver(A, W0, H0, **kwargs)
+    sparse = run_solver(sp.csr_matrix(A), W0, H0, **kwargs)
     np.testing.assert_allclose(sparse.W, dense.W, rtol=1e-7, atol=1e-10)
     np.testing.assert_allclose(sparse.H, dense.H, rtol=1e-7, atol=1e-10)
     np.testing.assert_allclose(sparse.loss, dense.loss, rtol=1e-9)
@@ -358,27 +366,32 @@ def test_sparse_containers_accepted_by_tl(solver, container):
     )
 
 
-def test_core_and_tl_agree():
+@pytest.mark.parametrize(
+    "penalty", [{}, {"alpha_W": 0.5, "alpha_H": "same"}, {"alpha_W": 0.0, "alpha_H": 0.5}]
+)
+def test_core_and_tl_agree(penalty):
     """The function (core) and the public API give the same factors."""
     A = _abs_normal((10, 10))
     A[:, 2 * np.arange(5)] = 0
     for solver in SOLVERS:
         for init in ("random", "nndsvd"):
             adata = _adata(A.copy())
-            snmf.tl.nmf(adata, 3, solver=solver, init=init, random_state=1, tol=1e-2)
-            core = fit_nmf(A, 3, solver=solver, init=init, random_state=1, tol=1e-2).result
+            kwargs = {"solver": solver, "init": init, "random_state": 1, "tol": 1e-2, **penalty}
+            snmf.tl.nmf(adata, 3, **kwargs)
+            core = fit_nmf(A, 3, **kwargs).result
             np.testing.assert_allclose(adata.obsm["X_nmf"], core.W, rtol=1e-12)
             np.testing.assert_allclose(adata.varm["nmf_loadings"], core.H.T, rtol=1e-12)
 
 
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("solver", SOLVERS)
-def test_dtype_kept(solver, dtype):
+def test_dtype_kept(solver, dtype, alpha):
     X = _abs_normal((20, 15), seed=0).astype(dtype)
-    res = fit_nmf(X, 4, solver=solver, tol=1e-2).result
+    res = fit_nmf(X, 4, solver=solver, tol=1e-2, alpha_W=alpha).result
     assert res.W.dtype == dtype and res.H.dtype == dtype
     adata = _adata(X)
-    snmf.tl.nmf(adata, 4, solver=solver, tol=1e-2)
+    snmf.tl.nmf(adata, 4, solver=solver, tol=1e-2, alpha_W=alpha)
     assert adata.obsm["X_nmf"].dtype == dtype
     assert adata.varm["nmf_loadings"].dtype == dtype
 
@@ -492,16 +505,19 @@ def test_kl_underflow(sparse):
 # --- MU with special β and data ----------------------------------------------------------
 
 
+@pytest.mark.parametrize("alpha", [0.0, 0.1])
 @pytest.mark.parametrize("beta", [0.0, 0.2, 1.0, 2.0, 2.5])
-def test_mu_dense_sparse_and_continuity_in_beta(beta):
-    """Deliberate difference: scikit-learn also runs β = −1.2; scnmf accepts β ≥ 0 only."""
+def test_mu_dense_sparse_and_continuity_in_beta(beta, alpha):
+    """Deliberate difference: scikit-learn also runs β = −1.2; scnmf accepts β ≥ 0 only.
+    (scikit-learn runs this with alpha_W=0.1, l1_ratio=0.5; both are checked here.)"""
     X = _abs_normal((20, 10), seed=1337)
     W0, H0 = initialize(X, 5, "random", random_state=42)
-    dense = mu(X, W0, H0, beta=beta, max_iter=20, tol=0)
-    sparse = mu(sp.csr_matrix(X), W0, H0, beta=beta, max_iter=20, tol=0)
+    reg = {"alpha_W": alpha, "l1_ratio": 0.5}
+    dense = mu(X, W0, H0, beta=beta, max_iter=20, tol=0, **reg)
+    sparse = mu(sp.csr_matrix(X), W0, H0, beta=beta, max_iter=20, tol=0, **reg)
     np.testing.assert_allclose(sparse.W, dense.W, atol=1e-7)
     np.testing.assert_allclose(sparse.H, dense.H, atol=1e-7)
-    nearby = mu(sp.csr_matrix(X), W0, H0, beta=beta - 1e-5, max_iter=20, tol=0)
+    nearby = mu(sp.csr_matrix(X), W0, H0, beta=beta - 1e-5, max_iter=20, tol=0, **reg)
     np.testing.assert_allclose(nearby.W, dense.W, atol=1e-4)
     np.testing.assert_allclose(nearby.H, dense.H, atol=1e-4)
 
@@ -543,6 +559,38 @@ def test_objective_decreases_step_by_step(solver, beta):
         W, H = step.W, step.H
         loss = beta_divergence(X, W, H, beta)
         assert loss < previous
+        previous = loss
+
+
+@pytest.mark.parametrize(
+    ("solver", "beta"),
+    [("mu", 0.0), ("mu", 0.2), ("mu", 1.0), ("mu", 2.0), ("mu", 2.5), ("hals", 2.0)],
+)
+def test_penalised_objective_decreases_step_by_step(solver, beta):
+    """scikit-learn's test_nmf_decreasing (alpha_W = 0.1, l1_ratio = 0.5): one iteration at a
+    time, the penalised objective falls strictly (with its ½ on the L2 terms, the objective
+    both solvers minimise; scikit-learn's test drops the ½)."""
+    X = _abs_normal((20, 15))
+    n, m = X.shape
+    alpha, l1_ratio = 0.1, 0.5
+
+    def objective(W, H):
+        return (
+            beta_divergence(X, W, H, beta)
+            + alpha * l1_ratio * (m * W.sum() + n * H.sum())
+            + 0.5 * alpha * (1 - l1_ratio) * (m * (W**2).sum() + n * (H**2).sum())
+        )
+
+    W, H = initialize(X, 10, "random", random_state=42)
+    previous = objective(W, H)
+    for _ in range(30):
+        step = run_solver(
+            X, W, H, solver=solver, beta=beta, max_iter=1, tol=0, alpha_W=alpha, l1_ratio=l1_ratio
+        )
+        W, H = step.W, step.H
+        loss = objective(W, H)
+        assert loss < previous
+        assert step.loss[-1] == pytest.approx(loss, rel=1e-9)
         previous = loss
 
 
@@ -673,11 +721,22 @@ def test_minibatch_not_applicable(sklearn_test):
     )
 
 
-def test_regularization_not_applicable():
-    pytest.skip(
-        "deliberate difference (test_nmf_regularization, and the alpha_W/alpha_H "
-        "parametrisations of the other tests): scnmf has no L1/L2 regularisation yet; "
-        "alpha_W/alpha_H arrive with another issue"
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_regularization_shrinks_factors(solver):
+    """L1 (l1_ratio=1) gives more zeros in W and H; L2 (l1_ratio=0) smaller ‖W‖² + ‖H‖²."""
+    X = _abs_normal((6, 5), seed=42)
+    eps = np.finfo(np.float64).eps
+
+    def fit(alpha_W, l1_ratio):
+        kwargs = {"solver": solver, "random_state": 42, "alpha_W": alpha_W, "l1_ratio": l1_ratio}
+        return fit_nmf(X, 3, **kwargs).result
+
+    lasso, plain = fit(0.5, 1.0), fit(0.0, 1.0)
+    assert (lasso.W <= eps).sum() > (plain.W <= eps).sum()
+    assert (lasso.H <= eps).sum() > (plain.H <= eps).sum()
+    ridge, plain = fit(0.5, 0.0), fit(0.0, 0.0)
+    assert np.linalg.norm(ridge.W) ** 2 + np.linalg.norm(ridge.H) ** 2 < (
+        np.linalg.norm(plain.W) ** 2 + np.linalg.norm(plain.H) ** 2
     )
 
 
