@@ -61,6 +61,7 @@ import scnmf as snmf
 
 KEY = "cnmf"  # key_added of every scnmf call here
 RESULTS = Path(__file__).parent / "results"
+NOTES = "<!-- notes: kept when the report is re-rendered -->"
 
 
 def k_range(text: str) -> list[int]:
@@ -601,7 +602,7 @@ def _render_scale(r: dict) -> list[str]:
             x = s["planted_cosine"]
             lines += [
                 f"Planted programs recovered at k = {s['pick']}: cosine median "
-                f"{_med(x):.3f}, min {min(x):.3f}."
+                f"{_med(x):.4f}, min {min(x):.4f}."
             ]
         lines.append("")
     return lines
@@ -623,6 +624,14 @@ def render(out: Path) -> str:
             "",
         ]
     return "\n".join(lines)
+
+
+def write_report(out: Path) -> Path:
+    """Render ``consensus_vs_cnmf.md``; a hand-written part below :data:`NOTES` is kept."""
+    report = out / "consensus_vs_cnmf.md"
+    notes = report.read_text().partition(NOTES)[2] if report.is_file() else ""
+    report.write_text(render(out) + (f"\n{NOTES}{notes}" if notes else ""))
+    return report
 
 
 def versions() -> dict:
@@ -664,12 +673,15 @@ def main() -> None:
     p.add_argument("--tag", default="", help="suffix of the result JSON (several variants)")
     p.add_argument("--label", default="", help="note printed with the result (e.g. the load)")
     p.add_argument("--out-dir", default=str(RESULTS))
+    p.add_argument("--render", action="store_true", help="only re-render the report")
     p.add_argument("--worker", choices=["scnmf", "cnmf-fit"], help=argparse.SUPPRESS)
     p.add_argument("--matrix", help=argparse.SUPPRESS)
     p.add_argument("--fit-k", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
         return worker(args)
+    if args.render:
+        return print(f"wrote {write_report(Path(args.out_dir))}")
     quiet()
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="consensus_bench_"))
     work.mkdir(parents=True, exist_ok=True)
@@ -679,8 +691,7 @@ def main() -> None:
     out = Path(args.out_dir)
     name = f"consensus_vs_cnmf_{'scale' if args.scale else 'pbmc3k'}{args.tag}.json"
     (out / name).write_text(json.dumps(result, indent=1, default=float))
-    (out / "consensus_vs_cnmf.md").write_text(render(out))
-    print(f"wrote {out / name} and {out / 'consensus_vs_cnmf.md'}")
+    print(f"wrote {out / name} and {write_report(out)}")
 
 
 if __name__ == "__main__":
