@@ -17,9 +17,17 @@ from ._convergence import warn_unconverged
 from ._docs import doc_adata, doc_params
 from ._matrix import check_use_raw, get_matrix, guard_memory
 from ._penalty import fit_penalty
+from ._programs import doc_add_to_obs, doc_obs_returns
 from ._progress import progress_bar
 from ._scale import check_magnitude, rescale_extreme, unscale, unscale_factor
-from ._store import added, check_finite_result, h5ad_safe, store
+from ._store import (
+    activity_columns,
+    add_activity_columns,
+    added,
+    check_finite_result,
+    h5ad_safe,
+    store,
+)
 from ._validate_project import PROJECT_PARAMS, TABLE, Reference, read_reference, resolve_key_added
 
 #: Below this fraction of a program's loadings on the genes used, the projection warns.
@@ -88,7 +96,7 @@ def _report_genes(ref: Reference, missing: pd.Index, covered: np.ndarray, n_used
         )
 
 
-@doc_params(doc_adata=doc_adata)
+@doc_params(doc_adata=doc_adata, doc_add_to_obs=doc_add_to_obs, doc_obs_returns=doc_obs_returns)
 def project(
     adata: AnnData,
     reference: AnnData | pd.DataFrame,
@@ -98,6 +106,7 @@ def project(
     beta_loss: Literal["frobenius", "kullback-leibler", "itakura-saito"] | float | None = None,
     layer: str | None = None,
     use_raw: bool = False,
+    add_to_obs: bool = False,
     key_added: str | None = None,
     max_iter: int = 1000,
     tol: float = 1e-6,
@@ -144,6 +153,7 @@ def project(
     use_raw
         Use ``adata.raw.X`` and match the reference to ``adata.raw.var_names`` (not with
         ``layer``).
+    {doc_add_to_obs}
     key_added
         Where to store the result (default ``'<key>_projected'``; see Returns). Projecting
         ``adata`` onto its own result may not use ``key`` itself.
@@ -177,6 +187,7 @@ def project(
         (``beta_loss``, ``solver``, ``max_iter``, ``tol``, ``layer``, ``use_raw``,
         ``scale``, ``normalized``, ``n_genes_used``, ``n_genes_reference``, ``device``,
         and ``alpha_W``/``l1_ratio`` when the reference has them).
+    {doc_obs_returns}
 
     Examples
     --------
@@ -196,6 +207,7 @@ def project(
     if o.use_raw:
         check_use_raw(adata, layer)
     mask, rows = _align(adata, ref, o.use_raw)
+    columns = activity_columns(adata, key_added, int(ref.names.size), o.add_to_obs)
     covered = _coverage(ref, rows)
     fitted = np.flatnonzero(covered > 0)  # programs with no shared gene cannot be fitted
     guard_memory(adata, layer, mask, int(fitted.size), what="projection", use_raw=o.use_raw)
@@ -280,7 +292,8 @@ def project(
         U.PARAMS: h5ad_safe(params),
     }
     slots = {"obsm": {keys.obsm: W.astype(np.float32)}, "uns": {keys.uns: record}}
-    target = store(adata, copy, **slots)
+    stale = add_activity_columns(slots, adata, key_added, columns, W)
+    target = store(adata, copy, drop_obs=stale, **slots)
     logg.info(
         f"    finished: {fit.n_iter} steps, final loss {loss[-1]:.6g}",
         time=start,

@@ -43,6 +43,7 @@ PROJECT_PARAMS = Params(
         "scale": OrNone(Integer(0, fix="It indexes the scales of a tl.pnmf reference.")),
         "beta_loss": OrNone(Beta()),
         "use_raw": Flag(),
+        "add_to_obs": Flag(),
         "key_added": Key(optional=True, written=True),
         "max_iter": Integer(1),
         "tol": Real(),

@@ -155,3 +155,21 @@ def test_rename_refuses_a_column_taken_by_another_result():
         snmf.tl.rename_programs(adata, "nmf", ["B", "T"])
     assert snmf.get.program_names(adata, "nmf") == ["nmf_0", "nmf_1"]
     assert list(adata.obs.columns) == ["nmf_0", "nmf_1", "nmf_T"]
+
+
+def test_project_writes_the_projected_activities_to_obs():
+    """tl.project(add_to_obs=True): obs['<key>_projected_<j>'] equal the stored activities."""
+    reference, query = _adata(0), _adata(1)
+    snmf.tl.nmf(reference, 3, max_iter=20)
+    snmf.tl.project(query, reference, add_to_obs=True)
+    keys = C.projected_keys("nmf_projected")
+    columns = [f"nmf_projected_{j}" for j in range(3)]
+    assert list(query.uns[keys.uns][C.ProgramUns.OBS_COLUMNS]) == columns
+    np.testing.assert_array_equal(
+        query.obs[columns].to_numpy(), query.obsm[keys.obsm].astype(np.float64)
+    )
+    snmf.tl.project(query, reference)  # a refit without add_to_obs drops its columns
+    assert not set(columns) & set(query.obs.columns)
+    query.obs["nmf_projected_0"] = 1.0  # a column it did not write is refused, before the fit
+    with pytest.raises(ValueError, match="add_to_obs=True would overwrite"):
+        snmf.tl.project(query, reference, add_to_obs=True)
