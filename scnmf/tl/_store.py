@@ -45,8 +45,11 @@ def h5ad_safe(value: Any) -> Any:
 def expand_loadings(H_t: np.ndarray, mask: np.ndarray | None, n_vars: int) -> np.ndarray:
     """Put loadings of the selected genes back at full length; masked-out genes get zeros.
 
-    ``H_t`` has genes on its first axis (any trailing shape).
+    ``H_t`` has genes on its first axis (any trailing shape). Round-off below zero (a
+    solver's last step can leave −1e-12, a float32 cast −1e-45) is stored as 0: programs
+    are nonnegative, and readers (``tl.project``) may rely on it.
     """
+    H_t = np.maximum(H_t, 0) if (np.asarray(H_t) < 0).any() else H_t
     if mask is None:
         return np.ascontiguousarray(H_t)
     full = np.zeros((n_vars, *H_t.shape[1:]), dtype=H_t.dtype)
