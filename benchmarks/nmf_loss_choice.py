@@ -18,7 +18,7 @@ the NMF seeds.
 
 Run::
 
-    nice python benchmarks/nmf_loss_choice.py --data-dir /work/shared/data
+    nice python benchmarks/nmf_loss_choice.py --data-dir DATA
 """
 
 from __future__ import annotations
